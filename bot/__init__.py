@@ -1,0 +1,3 @@
+"""会议问答: answers questions about a meeting from its news report, in Telegram and the terminal."""
+
+__version__ = "0.1.0"

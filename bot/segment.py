@@ -1,0 +1,51 @@
+"""Word segmentation: one jieba tokenizer, taught the knowledge's own words at load time."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import threading
+from collections.abc import Iterable
+from pathlib import Path
+
+import jieba
+
+# jieba logs its dictionary loading at DEBUG/INFO through its own logger; keep it quiet.
+jieba.setLogLevel(logging.WARNING)
+
+_LATIN = re.compile(r"[a-z0-9]+")
+
+
+class Segmenter:
+    """A jieba tokenizer of our own (never the module-level default one)."""
+
+    def __init__(self, cache_dir: Path | None = None) -> None:
+        self._tokenizer = jieba.Tokenizer()
+        if cache_dir is not None:
+            cache_dir.mkdir(parents=True, exist_ok=True)
+            self._tokenizer.tmp_dir = str(cache_dir)
+        self._words: set[str] = set()
+        self._lock = threading.Lock()
+
+    def warm_up(self) -> None:
+        """Load jieba's dictionary now rather than on the first question."""
+        self._tokenizer.initialize()
+
+    def add_words(self, words: Iterable[str]) -> None:
+        """Teach the tokenizer words that must stay whole (names, titles, terms)."""
+        with self._lock:
+            for word in words:
+                if word and word not in self._words:
+                    # a high frequency makes jieba prefer the whole word over its parts
+                    self._tokenizer.add_word(word, freq=max(2000, 1000 * len(word)))
+                    self._words.add(word)
+
+    def cut(self, text: str) -> list[str]:
+        """Words of a normalised text; spaces dropped, Latin words kept whole."""
+        return [w for w in self._tokenizer.lcut(text, HMM=False) if w.strip()]
+
+
+def default_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "meeting-qa"
