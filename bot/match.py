@@ -38,13 +38,50 @@ STOPWORDS = frozenset(
 
 _CJK = re.compile(r"[\u3400-\u9fff]")
 _LATIN_WORD = re.compile(r"[a-z]+")
-_DIGITS = re.compile(r"[0-9一二两三四五六七八九十百千万]")
-QUANTITY_WORDS = ("多少", "几个", "几项", "几点", "几条", "几名", "几位", "几人", "how many", "how much")
+# Words that frame a question (its manner, not its subject): they count for little.
+FRAME_WORDS = frozenset(
+    """
+    要求 情况 内容 方面 态度 表现 做法 方式 方法 办法 应该 需要 提出 表示 提到 指出 强调 说 讲 讲话
+    会上 会议上 大会上 具体 哪方面 什么样 程度 怎么办 做 干 搞 是不是 是否 能不能 会不会 算 属于
+    意思 含义 包括 包含 哪几 几个 几项 情形 问题 事 事情 东西 内容是 说法 提 问 回答 答案 哪里 啥样
+    mean meaning say said talk talked mention mentioned ask asked
+    """.split()
+)
 
-# Decision thresholds, calibrated on tests/eval/dev.yaml (`python -m bot eval --sweep`).
-ANSWER_AT = 0.62
-CLARIFY_AT = 0.48
-MARGIN = 0.04
+# Kinds of question that need a kind of fact: (markers in the question, evidence in the entry).
+INTENTS = {
+    "quantity": (
+        ("多少", "几个", "几项", "几点", "几条", "几名", "几位", "几人", "几种", "几次", "how many",
+         "how much", "金额", "经费", "预算", "比例", "人数"),
+        re.compile(r"[0-9]|[一二两三四五六七八九十百千万]+(?:项|个|点|条|名|位|人|天|周|年|月|次|大|方面|套|类|种)"),
+    ),
+    "time": (
+        ("什么时候", "何时", "哪天", "几号", "几月", "哪一天", "日期", "哪年", "多久", "多长时间", "几天",
+         "完工", "结束", "截止", "期限", "when", "date"),
+        re.compile(r"昨天|上午|下午|一周|周内|短时间|时间|[0-9一二两三四五六七八九十]+(?:天|日|月|年|周)|年年|长期"),
+    ),
+    "place": (
+        ("在哪", "哪里", "哪儿", "地点", "地址", "在什么地方", "where", "venue"),
+        re.compile(r"室|主席台|一线|实地|园区|乡镇|街道|地方"),
+    ),
+}
+INTENT_PENALTY = 0.75
+
+
+
+@dataclass(frozen=True)
+class Tuning:
+    """Weights and thresholds, calibrated on tests/eval/dev.yaml (never on the held-out set)."""
+
+    answer_at: float = 0.62  # answer when the best entry scores this much ...
+    sure_at: float = 0.85  # ... and a rival is further than `margin` below, unless this sure
+    clarify_at: float = 0.48  # below `answer_at` but above this: offer "did you mean"
+    margin: float = 0.04
+    fuzzy_weight: float = 0.45  # the rest of the score is term coverage
+    unknown_factor: float = 1.3  # weight of a word the knowledge never uses, x the rarest idf
+    frame_factor: float = 0.25  # weight of words that frame a question (要求, 情况, 态度)
+    weak_credit: float = 0.75  # a term found only in the answer or passages, not the variants
+    partial_credit: float = 0.6  # a term whose character pairs stand in the entry
 
 
 @dataclass(frozen=True)
@@ -73,6 +110,15 @@ def pinyin_key(text: str) -> tuple[str, ...]:
     return tuple(_syllable(ch) for ch in text)
 
 
+def _pairs(text: str) -> list[str]:
+    """Adjacent CJK character pairs of a text."""
+    return [text[k : k + 2] for k in range(len(text) - 1) if _is_cjk(text[k : k + 2])]
+
+
+def _intents(norm: str) -> frozenset[str]:
+    return frozenset(k for k, (markers, _) in INTENTS.items() if any(m in norm for m in markers))
+
+
 def _is_cjk(text: str) -> bool:
     return bool(text) and all(_CJK.match(ch) for ch in text)
 
@@ -88,8 +134,11 @@ def _stem(word: str) -> str:
 class Engine:
     """An immutable index over one knowledge base, answering questions against it."""
 
-    def __init__(self, knowledge: Knowledge, segmenter: Segmenter) -> None:
+    def __init__(
+        self, knowledge: Knowledge, segmenter: Segmenter, tuning: Tuning | None = None
+    ) -> None:
         self.knowledge = knowledge
+        self.tuning = tuning or Tuning()
         self._segmenter = segmenter
         self._alias: dict[str, str] = {}
         for group in knowledge.aliases:
@@ -131,13 +180,32 @@ class Engine:
         self._idf = {t: math.log((n + 1) / (c + 0.5)) for t, c in df.items()}
         self._unknown_idf = math.log((n + 1) / 0.5)
         self._vocab = frozenset(df)
-        # substrings of known terms, so that 督查 meets 督查室 and 重点工作 meets 工作
-        self._parts: dict[str, set[str]] = defaultdict(set)
-        for term in self._vocab:
-            if _is_cjk(term) and len(term) >= 3:
-                for size in range(2, len(term)):
-                    for start in range(len(term) - size + 1):
-                        self._parts[term[start : start + size]].add(term)
+        self._max_idf = max(self._idf.values(), default=1.0)
+        # character pairs of every entry, so that 违纪 meets 违反纪律 and 督查 meets 督查室
+        self._pairs: list[frozenset[str]] = []
+        for i, entry in enumerate(entries):
+            text = " ".join((*self._forms_text(i), self.form(entry.answer),
+                             *(self.form(p.text) for p in entry.passages)))
+            self._pairs.append(frozenset(_pairs(text)))
+        pair_df: dict[str, int] = defaultdict(int)
+        for pairs in self._pairs:
+            for pair in pairs:
+                pair_df[pair] += 1
+        self._pair_postings: dict[str, list[int]] = defaultdict(list)
+        for i, pairs in enumerate(self._pairs):
+            for pair in pairs:
+                # very common pairs (作风, 建设) would make every entry a candidate
+                if pair_df[pair] <= max(3, n // 4):
+                    self._pair_postings[pair].append(i)
+        # which kinds of fact (quantity, time, place) each entry can give, and asks for
+        self._gives: list[frozenset[str]] = []
+        self._asks: list[frozenset[str]] = []
+        for entry in entries:
+            said = entry.answer + "".join(p.text for p in entry.passages)
+            self._gives.append(
+                frozenset(k for k, (_, evidence) in INTENTS.items() if evidence.search(said))
+            )
+            self._asks.append(_intents(normalise(entry.question)))
         # homophone table: pinyin of every known CJK term of 2 to 6 characters
         self._homophones: dict[tuple[str, ...], str] = {}
         for term in sorted(self._vocab | set(self._alias), key=lambda t: (-df.get(t, 0), t)):
@@ -159,6 +227,9 @@ class Engine:
         for group in self.knowledge.aliases:
             words.update(normalise(name).replace(" ", "") for name in group)
         return {w for w in words if len(w) >= 2}
+
+    def _forms_text(self, i: int) -> tuple[str, ...]:
+        return tuple(form for form, _ in self._forms[i])
 
     def form(self, text: str) -> str:
         """The compact normalised form a question is indexed under."""
@@ -218,13 +289,16 @@ class Engine:
     # ----- scoring ---------------------------------------------------------------------------
 
     def _weight(self, term: str) -> float:
+        if term in FRAME_WORDS:
+            return self.tuning.frame_factor * self._idf.get(term, self._max_idf)
         idf = self._idf.get(term)
         if idf is None:
-            idf = self._unknown_idf if term not in self._parts else self._unknown_idf * 0.5
+            idf = self.tuning.unknown_factor * self._max_idf
         return idf * (0.5 if len(term) == 1 else 1.0)
 
     def rank(self, text: str, *, exclude: str | None = None) -> list[Scored]:
         """Every entry that shares anything with the question, best first."""
+        tuning = self.tuning
         norm = normalise(text)
         query = self.correct(self._compact(norm))
         if not query:
@@ -233,38 +307,47 @@ class Engine:
         unique = list(dict.fromkeys(terms))
         weights = {t: self._weight(t) for t in unique}
         total = sum(weights.values())
+        term_pairs = {t: _pairs(t) for t in unique if t not in self._vocab and len(t) >= 2}
+        term_pairs = {t: p for t, p in term_pairs.items() if p}
         candidates: set[int] = set()
         for term in unique:
             candidates.update(self._postings.get(term, ()))
-            for whole in self._parts.get(term, ()):
-                candidates.update(self._postings.get(whole, ()))
+        for pairs in term_pairs.values():
+            for pair in pairs:
+                candidates.update(self._pair_postings.get(pair, ()))
         if exclude is None and query in self._exact:
             candidates.add(self._exact[query])
-        quantity = any(word in norm for word in QUANTITY_WORDS)
+        asked = _intents(norm)
         joined = " ".join(terms)
         scored = []
         for i in candidates:
             entry = self._entries[i]
-            strong, weak = self._strong[i], self._weak[i]
+            strong, weak, entry_pairs = self._strong[i], self._weak[i], self._pairs[i]
             got = 0.0
             for term, weight in weights.items():
                 if term in strong:
                     got += weight
                 elif term in weak:
-                    got += 0.75 * weight
-                elif any(whole in strong or whole in weak for whole in self._parts.get(term, ())):
-                    got += 0.5 * weight
+                    got += tuning.weak_credit * weight
+                elif term in term_pairs:
+                    pairs = term_pairs[term]
+                    share = sum(p in entry_pairs for p in pairs) / len(pairs)
+                    got += tuning.partial_credit * share * weight
             coverage = got / total if total else 0.0
             best = 0.0
             for form, vterms in self._forms[i]:
                 if form != exclude:
                     best = max(best, fuzz.ratio(query, form), 0.9 * fuzz.token_sort_ratio(joined, vterms))
             fuzzy = best / 100.0
-            score = 0.45 * fuzzy + 0.55 * coverage
+            score = tuning.fuzzy_weight * fuzzy + (1 - tuning.fuzzy_weight) * coverage
             if exclude is None and self._exact.get(query) == i:
                 score = max(score, 1.0)
-            if quantity and entry.kind == "fact" and not _DIGITS.search(entry.answer):
-                score *= 0.8
+            elif entry.kind == "gap":
+                # a gap entry answers one kind of question: the one its own question asks
+                if self._asks[i] - asked:
+                    score *= INTENT_PENALTY
+            elif asked - self._gives[i]:
+                score *= INTENT_PENALTY
             scored.append(Scored(entry, score, fuzzy, coverage))
         scored.sort(key=lambda s: (-s.score, s.entry.id))
         return scored
@@ -273,14 +356,19 @@ class Engine:
 
     def ask(self, text: str, *, exclude: str | None = None) -> Answer:
         """Answer one question: `answer`, `clarify`, `chitchat` or `none`."""
-        ranked = self.rank(text, exclude=exclude)
-        if not ranked or ranked[0].score < CLARIFY_AT:
-            return Answer(text, "none", None, ranked[0].score if ranked else 0.0,
-                          suggestions=self._suggest(ranked))
+        return self.decide(text, self.rank(text, exclude=exclude))
+
+    def decide(self, text: str, ranked: list[Scored]) -> Answer:
+        """Turn a ranking into one of the four outcomes (thresholds and ambiguity margin)."""
+        tuning = self.tuning
+        if not ranked or ranked[0].score < tuning.clarify_at:
+            score = ranked[0].score if ranked else 0.0
+            return Answer(text, "none", None, score, suggestions=self._suggest(ranked))
         top = ranked[0]
         rivals = [s for s in ranked[1:] if s.entry.kind == "fact"]
-        close = [s for s in rivals if top.score - s.score < MARGIN]
-        if top.score >= ANSWER_AT and (not close or top.entry.kind != "fact"):
+        close = [s for s in rivals if top.score - s.score < tuning.margin]
+        clear = not close or top.score >= tuning.sure_at or top.entry.kind != "fact"
+        if top.score >= tuning.answer_at and clear:
             if top.entry.kind == "chitchat":
                 return Answer(text, "chitchat", top.entry, top.score,
                               suggestions=self._suggest(ranked))
@@ -289,8 +377,8 @@ class Engine:
                               gap=top.entry)
             return Answer(text, "answer", top.entry, top.score,
                           suggestions=self._related(top.entry))
-        options = [top, *close][:3] if top.score >= ANSWER_AT else [top, *rivals][:3]
-        options = [s for s in options if s.entry.kind == "fact" and s.score >= CLARIFY_AT]
+        near = [s for s in [top, *rivals] if s.entry.kind == "fact" and s.score >= tuning.clarify_at]
+        options = [s for s in near if top.score - s.score < 2 * tuning.margin + 0.05][:3]
         if not options:
             return Answer(text, "none", None, top.score, suggestions=self._suggest(ranked))
         return Answer(text, "clarify", None, top.score,

@@ -1,0 +1,43 @@
+"""Shared fixtures: one warmed jieba segmenter and the engine over the shipped knowledge."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from bot.knowledge import load_knowledge
+from bot.library import Library
+from bot.match import Engine
+from bot.segment import Segmenter
+
+ROOT = Path(__file__).resolve().parent.parent
+KNOWLEDGE = ROOT / "knowledge"
+
+
+@pytest.fixture(scope="session")
+def segmenter(tmp_path_factory: pytest.TempPathFactory) -> Segmenter:
+    seg = Segmenter(tmp_path_factory.mktemp("jieba-cache"))
+    seg.warm_up()
+    return seg
+
+
+@pytest.fixture(scope="session")
+def engine(segmenter: Segmenter) -> Engine:
+    return Engine(load_knowledge(KNOWLEDGE), segmenter)
+
+
+@pytest.fixture
+def library(segmenter: Segmenter) -> Library:
+    lib = Library(KNOWLEDGE, segmenter)
+    assert lib.reload().ok
+    return lib
+
+
+@pytest.fixture
+def knowledge_copy(tmp_path: Path) -> Path:
+    """A private copy of the shipped knowledge folder, for tests that break or edit it."""
+    target = tmp_path / "knowledge"
+    shutil.copytree(KNOWLEDGE, target)
+    return target
