@@ -19,7 +19,9 @@ from bot.normalise import compact
 
 MAX_FILE_BYTES = 2 * 1024 * 1024
 ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,23}$")
-ENTRY_KEYS = {"id", "kind", "topic", "question", "answer", "passages", "variants", "related"}
+ENTRY_KEYS = {
+    "id", "kind", "topic", "question", "answer", "passages", "variants", "related", "draft",
+}
 ENTRY_KINDS: tuple[EntryKind, ...] = ("fact", "gap", "chitchat")
 CHITCHAT_FILE = "chitchat.yaml"
 
@@ -308,6 +310,8 @@ def _entry(
     topic = raw.get("topic")
     if topic is not None and not isinstance(topic, str):
         bad("`topic` must be text", "topic")
+    if not isinstance(raw.get("draft", False), bool):
+        bad("`draft` must be true or false", "draft")
     if len(problems) > before:
         return None
     return Entry(
@@ -322,6 +326,7 @@ def _entry(
         related=tuple(related),
         file=path,
         line=line,
+        draft=bool(raw.get("draft", False)),
     )
 
 

@@ -53,6 +53,7 @@ class Entry:
     related: tuple[str, ...]
     file: Path
     line: int
+    draft: bool = False  # drafted by `import`, not yet curated by an admin
 
     @property
     def questions(self) -> tuple[str, ...]:
