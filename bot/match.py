@@ -28,7 +28,7 @@ STOPWORDS = frozenset(
     的 了 吗 呢 啊 吧 呀 嘛 哦 么 呐 哈 嗯 啦 喽 是 在 和 与 及 跟 同 把 被 对 给 从 向 将 就 都 也
     还 又 而 并 或 等 这 那 这个 那个 这次 那次 此次 本次 这场 那场 请问 请 问 问下 一下 下 我 我们
     你 你们 他 他们 她 它 想 想问 想知道 知道 告诉 说说 讲讲 聊聊 介绍 介绍一下 有 有没有 没有 啥
-    什么 什么样 怎么 怎样 怎么样 如何 哪 哪些 哪个 哪儿 谁 多少 几 为什么 为何 咋 呗 能 可以 得 地 着
+    什么 什么样 怎么 怎样 怎么样 哪天 那天 当天 那时 如何 哪 哪些 哪个 哪儿 谁 多少 几 为什么 为何 咋 呗 能 可以 得 地 着
     过 个 些 里 上 中 其 之 所 以 于 具体 具体说 到底 究竟 一共 总共 分别 主要 都有 还有 呢 哪位 啥子
     the a an of at is are was were be been did do does what who whom which whose in on to for
     about this that these those by with how why when where and or it its his her their there
@@ -66,6 +66,8 @@ INTENTS = {
     ),
 }
 INTENT_PENALTY = 0.75
+# jieba words at least this frequent are real words, never taken for typos
+LOOSE_BELOW = 100
 
 
 
@@ -146,6 +148,8 @@ class Engine:
             for name in group:
                 self._alias[normalise(name).replace(" ", "")] = canonical
         segmenter.add_words(self._user_words())
+        # anything that stands in an article is a real word there, never a typo
+        self._article_text = "\n".join(a.text for a in knowledge.articles.values())
 
         entries = knowledge.entries
         self._entries = entries
@@ -224,6 +228,10 @@ class Engine:
         for article in self.knowledge.articles.values():
             for quoted in re.findall(r"“([^”]{2,12})”", article.text):
                 words.update(part for part in re.split(r"[、,]", quoted) if 2 <= len(part) <= 8)
+            # items of enumerations (张菲菲、徐祝成、…; 群众、网络、媒体) are names and terms
+            for clause in re.split(r"[,;:。!?“”()]", article.text):
+                if "、" in clause:
+                    words.update(p for p in clause.split("、")[1:-1] if 2 <= len(p) <= 4)
         for group in self.knowledge.aliases:
             words.update(normalise(name).replace(" ", "") for name in group)
         return {w for w in words if len(w) >= 2}
@@ -240,35 +248,53 @@ class Engine:
         return re.sub(r"(?<=[^a-z0-9]) | (?=[^a-z0-9])", "", norm)
 
     def correct(self, text: str) -> str:
-        """Replace homophone typos of known terms (王建 -> 王健, 做风 -> 作风)."""
+        """Replace homophone typos of known terms (王建 -> 王健, 做风 -> 作风).
+
+        Only runs of loose tokens (single characters, or words neither the knowledge nor
+        jieba's dictionary knows well) are compared, whole tokens at a time, so that a real
+        word next to a typo (始终, 督查时) is never cut in two.
+        """
         if not self._homophones:
             return text
+        tokens = self._segmenter.cut(text, keep_spaces=True)
         out: list[str] = []
-        i, n = 0, len(text)
-        while i < n:
-            replaced = False
-            if _CJK.match(text[i]):
-                for size in range(min(6, n - i), 1, -1):
-                    window = text[i : i + size]
-                    if not _is_cjk(window):
-                        continue
-                    if window in self._vocab or window in self._alias:
-                        out.append(window)
-                        i += size
-                        replaced = True
-                        break
-                    term = self._homophones.get(pinyin_key(window))
-                    if term is not None:
-                        same = sum(a == b for a, b in zip(window, term, strict=True))
-                        if same >= 1 and size - same <= max(1, size // 2):
-                            out.append(term)
-                            i += size
-                            replaced = True
-                            break
-            if not replaced:
-                out.append(text[i])
-                i += 1
+        k = 0
+        while k < len(tokens):
+            span = 0
+            while (
+                k + span < len(tokens)
+                and span < 4
+                and self._loose(tokens[k + span])
+            ):
+                span += 1
+            for m in range(span, 0, -1):
+                window = "".join(tokens[k : k + m])
+                term = self._homophone(window)
+                if term is not None:
+                    out.append(term)
+                    k += m
+                    break
+            else:
+                out.append(tokens[k])
+                k += 1
         return "".join(out)
+
+    def _loose(self, token: str) -> bool:
+        if not _is_cjk(token):
+            return False
+        if len(token) == 1:
+            return True
+        known = token in self._vocab or token in self._alias
+        return not known and self._segmenter.frequency(token) < LOOSE_BELOW
+
+    def _homophone(self, window: str) -> str | None:
+        if not 2 <= len(window) <= 6 or window in self._vocab or window in self._article_text:
+            return None
+        term = self._homophones.get(pinyin_key(window))
+        if term is None or term == window:
+            return None
+        same = sum(a == b for a, b in zip(window, term, strict=True))
+        return term if same >= 1 and len(window) - same <= max(1, len(window) // 2) else None
 
     def terms(self, text: str, *, correct: bool = True, normalised: bool = False) -> list[str]:
         """Content terms of a text: segmented, aliases resolved, function words dropped."""
@@ -300,9 +326,11 @@ class Engine:
         """Every entry that shares anything with the question, best first."""
         tuning = self.tuning
         norm = normalise(text)
-        query = self.correct(self._compact(norm))
+        raw = self._compact(norm)
+        query = self.correct(raw)
         if not query:
             return []
+        exact = self._exact.get(raw, self._exact.get(query)) if exclude is None else None
         terms = self.terms(query, correct=False, normalised=True)
         unique = list(dict.fromkeys(terms))
         weights = {t: self._weight(t) for t in unique}
@@ -315,8 +343,8 @@ class Engine:
         for pairs in term_pairs.values():
             for pair in pairs:
                 candidates.update(self._pair_postings.get(pair, ()))
-        if exclude is None and query in self._exact:
-            candidates.add(self._exact[query])
+        if exact is not None:
+            candidates.add(exact)
         asked = _intents(norm)
         joined = " ".join(terms)
         scored = []
@@ -340,7 +368,7 @@ class Engine:
                     best = max(best, fuzz.ratio(query, form), 0.9 * fuzz.token_sort_ratio(joined, vterms))
             fuzzy = best / 100.0
             score = tuning.fuzzy_weight * fuzzy + (1 - tuning.fuzzy_weight) * coverage
-            if exclude is None and self._exact.get(query) == i:
+            if exact == i:
                 score = max(score, 1.0)
             elif entry.kind == "gap":
                 # a gap entry answers one kind of question: the one its own question asks

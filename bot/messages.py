@@ -1,8 +1,14 @@
-"""All user-facing text, in Simplified Chinese, in one place."""
+"""All user-facing text, in Simplified Chinese, in one place.
+
+The Telegram texts are HTML (the bot sends everything with parse mode HTML): none of them
+contains a bare `<`, `>` or `&`; `{placeholders}` are filled with already escaped values.
+"""
 
 from __future__ import annotations
 
 BOT_NAME = "会议问答"
+
+# ----- answers (shared by the terminal and Telegram) ----------------------------------------
 
 NONE = "这份报道里没有提到这一点。"
 NONE_TRY = "你可以问问报道里写到的内容，例如："
@@ -18,3 +24,103 @@ TERMINAL_WELCOME = (
     "直接输入问题并回车；输入 /quit 或按 Ctrl-D 退出。"
 )
 TERMINAL_BYE = "再见！"
+
+# ----- Telegram: private chat ----------------------------------------------------------------
+
+WELCOME = (
+    "你好！我是<b>{bot}</b>，专门回答关于{articles}的问题。\n\n"
+    "直接发一句话问我就行，比如下面这些问题。我的回答都摘自报道原文，并注明出处。\n"
+    "发送 /topics 按话题浏览，/source 查看报道原文，/help 查看全部用法。"
+)
+WELCOME_EXAMPLES = "可以先试试："
+HELP = (
+    "<b>怎么用{bot}</b>\n\n"
+    "<b>私聊</b>：直接发送问题，例如“谁主持了大会？”。我会给出简短回答、报道原文和出处；"
+    "拿不准时会请你从几个问题中选一个。\n\n"
+    "<b>命令</b>\n"
+    "/start 开始，看看示例问题\n"
+    "/help 查看本说明\n"
+    "/topics 按话题浏览能回答的问题\n"
+    "/source 报道的标题、日期、发布单位和全文\n"
+    "/ask 问题 在私聊或群里提问\n\n"
+    "<b>群聊</b>：把我加进群后，用 /ask 问题、@{username} 问题，或回复我的消息来提问；"
+    "其他消息我不会回应。\n\n"
+    "<b>任意聊天</b>：输入 @{username} 加问题，可以把答案直接发到当前对话。\n\n"
+    "我只回答这篇报道里写到的内容，不会猜测或补充报道以外的信息。"
+)
+HELP_ADMIN = "\n\n<b>管理员</b>\n/reload 重新加载知识文件"
+CHITCHAT_TRY = "你可以这样问："
+EMPTY_QUESTION = "请用文字提个问题，例如："
+MEDIA_ONLY_TEXT = "我只读得懂文字问题，请直接打字提问，例如："
+UNKNOWN_COMMAND = "没有这个命令。发送 /help 查看可用的命令。"
+ASK_USAGE = "请在 /ask 后面写上问题，例如：/ask 谁主持了大会？"
+NONE_OF_THESE = "好的。换个说法再问一次试试，或者按话题浏览报道里写到的内容。"
+BROWSE_TOPICS = "📚 按话题浏览"
+FEEDBACK_UP = "👍"
+FEEDBACK_DOWN = "👎"
+FEEDBACK_THANKS = "谢谢你的反馈！"
+FEEDBACK_DOWN_THANKS = "谢谢反馈，我们会改进这个回答。"
+BUTTON_EXPIRED = "这个按钮已失效，请重新提问。"
+ENTRY_GONE = "这个问题已不在资料里了，请重新提问。"
+DEEP_LINK_GONE = "这个链接指向的问题已不在资料里了。"
+SORRY = "抱歉，处理你的消息时出了点问题，请稍后再试。"
+
+# ----- Telegram: topics and source ---------------------------------------------------------
+
+TOPICS = "<b>按话题浏览</b>（第 {page}/{pages} 页）\n选一个话题，看看能问什么。"
+TOPIC = "<b>{topic}</b>（第 {page}/{pages} 页）\n点一个问题查看回答。"
+OTHER_TOPIC = "其他"
+NO_TOPICS = "资料里还没有可以浏览的问题。"
+PREVIOUS = "◀ 上一页"
+NEXT = "下一页 ▶"
+BACK_TO_TOPICS = "« 返回话题列表"
+SOURCE_HEADER = "<b>报道原文</b>"
+SOURCE_TITLE = "标题：{title}"
+SOURCE_PUBLISHER = "发布：{publisher}"
+SOURCE_DATE = "日期：{date}"
+SOURCE_SIZE = "篇幅：共 {paragraphs} 段，约 {chars} 字"
+SOURCE_NO_PUBLISHER = "报道未注明"
+SOURCE_NO_DATE = "报道未注明（文中只用“昨天”等相对说法）"
+READ_FULL_TEXT = "📄 阅读全文"
+READ_FULL_TEXT_OF = "📄 全文：{title}"
+FULL_TEXT_SENDING = "正在发送全文……"
+ARTICLE_GONE = "这篇报道已不在资料里了。"
+
+# ----- Telegram: groups and inline mode ------------------------------------------------------
+
+OPEN_IN_PRIVATE = "💬 私聊查看完整回答"
+OPEN_BOT = "💬 私聊打开{bot}"
+GROUP_HELP = (
+    "我是<b>{bot}</b>，只回答关于{articles}的问题。\n"
+    "在群里用 /ask 问题、@{username} 问题，或回复我的消息来提问；其他消息我不会回应。"
+)
+GROUP_ASK_USAGE = "请在 /ask 后面写上问题，或 @{username} 加问题，例如：/ask 谁主持了大会？"
+GROUP_USE_PRIVATE = "这个功能请在私聊里使用，点下面的按钮打开。"
+GROUP_REPEAT = "{who}这个问题{ago}刚回答过，答案就在这条消息里 ↑"
+GROUP_REPEAT_AGO_SECONDS = "几秒前"
+GROUP_REPEAT_AGO_MINUTES = "{minutes} 分钟前"
+GROUP_WELCOME = (
+    "大家好，我是<b>{bot}</b>，可以回答关于{articles}的问题。\n"
+    "用 /ask 问题、@{username} 问题，或回复我的消息来提问。"
+)
+INLINE_ASK_PRIVATELY = "在私聊中提问"
+INLINE_NOTHING_FOUND = "没有找到，点此私聊提问"
+INLINE_OPEN = "💬 在{bot}中查看"
+
+# ----- Telegram: admins and errors ----------------------------------------------------------
+
+ADMIN_ONLY = "这个命令只对管理员开放。"
+RELOAD_OK = "✅ 知识已重新加载：{entries} 条问答。"
+RELOAD_CHANGES = "新增 {added}，修改 {changed}，删除 {removed}。"
+RELOAD_WARNINGS = "另有 {count} 条提醒（未覆盖的句子等），运行 python -m bot check 查看。"
+RELOAD_FAILED = "❌ 知识文件有 {count} 处错误，仍在使用上一版：\n{problems}"
+ADMIN_ERROR = "⚠️ 处理一条更新时出错：\n<code>{error}</code>"
+
+# ----- command menus (set per scope at start-up) --------------------------------------------
+
+COMMAND_START = "开始，看看示例问题"
+COMMAND_HELP = "使用说明"
+COMMAND_TOPICS = "按话题浏览能回答的问题"
+COMMAND_SOURCE = "报道原文：标题、日期、全文"
+COMMAND_ASK = "提问，例如 /ask 谁主持了大会"
+COMMAND_RELOAD = "重新加载知识文件（管理员）"

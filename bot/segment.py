@@ -41,9 +41,14 @@ class Segmenter:
                     self._tokenizer.add_word(word, freq=max(2000, 1000 * len(word)))
                     self._words.add(word)
 
-    def cut(self, text: str) -> list[str]:
-        """Words of a normalised text; spaces dropped, Latin words kept whole."""
-        return [w for w in self._tokenizer.lcut(text, HMM=False) if w.strip()]
+    def frequency(self, word: str) -> int:
+        """How common jieba's dictionary says a word is (0 when it does not know it)."""
+        return int(self._tokenizer.FREQ.get(word) or 0)
+
+    def cut(self, text: str, *, keep_spaces: bool = False) -> list[str]:
+        """Words of a normalised text, Latin words kept whole; spaces dropped unless asked."""
+        words = self._tokenizer.lcut(text, HMM=False)
+        return words if keep_spaces else [w for w in words if w.strip()]
 
 
 def default_cache_dir() -> Path:
