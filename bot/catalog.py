@@ -12,6 +12,7 @@ from bot.match import Engine
 from bot.model import Entry
 
 EXAMPLES = 4
+SHOWCASE = 10
 RELATED = 3
 # a question counts as "nearby" another one above this engine score
 NEARBY_AT = 0.25
@@ -57,7 +58,9 @@ class Catalog:
         self.engine = engine
         self.knowledge = engine.knowledge
         groups: dict[str, list[Entry]] = {}
-        for entry in self.knowledge.facts:
+        # qa.yaml holds an article's main questions; qa-*.yaml files continue it
+        facts = sorted(self.knowledge.facts, key=lambda e: e.file.name != "qa.yaml")
+        for entry in facts:
             groups.setdefault(entry.topic or messages.OTHER_TOPIC, []).append(entry)
         named = [Topic(n, tuple(es)) for n, es in groups.items() if n != messages.OTHER_TOPIC]
         other = groups.get(messages.OTHER_TOPIC)
@@ -66,6 +69,9 @@ class Catalog:
             *([Topic(messages.OTHER_TOPIC, tuple(other))] if other else []),
         )
         self.examples: tuple[Entry, ...] = _examples(self.topics)
+        # the examples first, then every other question in topic order (an empty inline query)
+        rest = [e for t in self.topics for e in t.entries if e not in self.examples]
+        self.showcase: tuple[Entry, ...] = (*self.examples, *rest)[:SHOWCASE]
         self._nearby: dict[str, tuple[Entry, ...]] = {}
 
     def fact(self, entry_id: str) -> Entry | None:

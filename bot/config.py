@@ -22,6 +22,7 @@ class Settings:
     db_path: Path = DEFAULT_DATA_DIR / "bot.sqlite3"
     log_level: str = "INFO"
     webhook_url: str | None = None
+    webhook_secret: str | None = field(default=None, repr=False)
     port: int = 8443
     log_retention_days: int = 90
 
@@ -36,6 +37,7 @@ class Settings:
             db_path=Path(env.get("BOT_DB_PATH") or DEFAULT_DATA_DIR / "bot.sqlite3"),
             log_level=(env.get("LOG_LEVEL") or "INFO").upper(),
             webhook_url=(env.get("WEBHOOK_URL") or "").strip() or None,
+            webhook_secret=(env.get("WEBHOOK_SECRET") or "").strip() or None,
             port=int(env.get("PORT") or 8443),
             log_retention_days=int(env.get("BOT_LOG_RETENTION_DAYS") or 90),
         )

@@ -113,7 +113,7 @@ ADMIN_ONLY = "这个命令只对管理员开放。"
 RELOAD_OK = "✅ 知识已重新加载：{entries} 条问答。"
 RELOAD_CHANGES = "新增 {added}，修改 {changed}，删除 {removed}。"
 RELOAD_WARNINGS = "另有 {count} 条提醒（未覆盖的句子等），运行 python -m bot check 查看。"
-RELOAD_FAILED = "❌ 知识文件有 {count} 处错误，仍在使用上一版：\n{problems}"
+RELOAD_FAILED = "❌ 知识文件有 {count} 处错误，仍在使用上一版："
 ADMIN_ERROR = "⚠️ 处理一条更新时出错：\n<code>{error}</code>"
 
 # ----- command menus (set per scope at start-up) --------------------------------------------

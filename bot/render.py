@@ -12,12 +12,14 @@ from bot.model import Answer, Article, Entry, Passage
 
 
 def source_line(knowledge: Knowledge, passages: tuple[Passage, ...]) -> str:
-    """"出处：<title>，第N段" for the passages of one answer (several articles possible)."""
+    """ "出处：<title>，第N段" for the passages of one answer (several articles possible)."""
     parts = []
     for slug in dict.fromkeys(p.article for p in passages):
         article = knowledge.articles.get(slug)
         title = article.short_title if article else slug
-        paras = "、".join(str(n) for n in sorted({p.paragraph for p in passages if p.article == slug}))
+        paras = "、".join(
+            str(n) for n in sorted({p.paragraph for p in passages if p.article == slug})
+        )
         parts.append(f"《{title}》第{paras}段")
     return f"{messages.SOURCE}：" + "；".join(parts)
 
@@ -134,7 +136,9 @@ def quote(text: str) -> Block:
     return Block(text, tag)
 
 
-def answer_blocks(entry: Entry, knowledge: Knowledge, *, passages: int | None = None) -> list[Block]:
+def answer_blocks(
+    entry: Entry, knowledge: Knowledge, *, passages: int | None = None
+) -> list[Block]:
     """The short answer in bold, its passages quoted, then where they come from."""
     shown = entry.passages if passages is None else entry.passages[:passages]
     blocks = [Block(entry.answer, "b"), *(quote(p.text) for p in shown)]

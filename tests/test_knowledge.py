@@ -96,11 +96,14 @@ def test_duplicate_id_and_shared_variant_are_errors(knowledge_copy: Path) -> Non
 
 
 def test_unknown_key_and_missing_related_are_errors(knowledge_copy: Path) -> None:
-    text = GOOD_ENTRY + "    anwser: typo\n    related: [no-such-entry]\n"
+    second = GOOD_ENTRY.split("entries:\n", 1)[1].replace("test-chair", "test-two")
+    second = second.replace("测试主持人", "测试二").replace("测试：谁主持？", "测试二？")
+    text = GOOD_ENTRY + "    anwser: typo\n" + second + "    related: [no-such-entry]\n"
     write(knowledge_copy, "qa-extra.yaml", text)
     found = errors(knowledge_copy)
-    assert {p.line for p in found if "unknown key `anwser`" in p.message} == {10}
-    assert any("related id 'no-such-entry' does not exist" in p.message for p in found)
+    assert {p.line for p in found if "unknown key `anwser`" in p.message} == {9}
+    missing = [p for p in found if "related id 'no-such-entry' does not exist" in p.message]
+    assert [(p.entry, p.line) for p in missing] == [("test-two", 10)]
 
 
 def test_python_tags_never_run(knowledge_copy: Path, tmp_path: Path) -> None:

@@ -110,7 +110,9 @@ async def send_topics(context: BotContext, chat_id: int) -> None:
         await context.bot.send_message(chat_id, escape(messages.NO_TOPICS))
         return
     await context.bot.send_message(
-        chat_id, topics_text(page.number, page.count), reply_markup=keyboards.topics_keyboard(catalog, page)
+        chat_id,
+        topics_text(page.number, page.count),
+        reply_markup=keyboards.topics_keyboard(catalog, page),
     )
 
 
@@ -159,7 +161,9 @@ async def reload(update: Update, context: BotContext) -> None:
         if result.added or result.changed or result.removed:
             lines.append(
                 messages.RELOAD_CHANGES.format(
-                    added=len(result.added), changed=len(result.changed), removed=len(result.removed)
+                    added=len(result.added),
+                    changed=len(result.changed),
+                    removed=len(result.removed),
                 )
             )
         warnings = len(result.problems) - len(result.errors)
@@ -168,9 +172,13 @@ async def reload(update: Update, context: BotContext) -> None:
         texts = [escape("\n".join(lines))]
     else:
         shown = [escape(str(p)) for p in result.errors[:PROBLEMS_SHOWN]]
-        head = messages.RELOAD_FAILED.format(count=len(result.errors), problems="")
-        texts = pack([Block(escape(head), raw=True), *(Block(line, "code", raw=True) for line in shown)])
-    log.info("reload by admin %s: ok=%s", message.from_user.id if message.from_user else "?", result.ok)
+        head = messages.RELOAD_FAILED.format(count=len(result.errors))
+        texts = pack(
+            [Block(escape(head), raw=True), *(Block(line, "code", raw=True) for line in shown)]
+        )
+    log.info(
+        "reload by admin %s: ok=%s", message.from_user.id if message.from_user else "?", result.ok
+    )
     for text in texts:
         await context.bot.send_message(message.chat_id, text)
 
@@ -202,7 +210,9 @@ async def help_group(update: Update, context: BotContext) -> None:
     username = context.bot.username
     await message.reply_text(
         messages.GROUP_HELP.format(
-            bot=escape(messages.BOT_NAME), articles=articles_phrase(knowledge), username=escape(username)
+            bot=escape(messages.BOT_NAME),
+            articles=articles_phrase(knowledge),
+            username=escape(username),
         ),
         do_quote=True,
         reply_markup=keyboards.link_keyboard(
@@ -222,6 +232,8 @@ async def browse_group(update: Update, context: BotContext) -> None:
         do_quote=True,
         reply_markup=keyboards.link_keyboard(
             messages.OPEN_BOT.format(bot=messages.BOT_NAME),
-            keyboards.deep_link(context.bot.username, command if command in ("topics", "source") else "start"),
+            keyboards.deep_link(
+                context.bot.username, command if command in ("topics", "source") else "start"
+            ),
         ),
     )

@@ -136,7 +136,9 @@ def without_feedback(markup: InlineKeyboardMarkup | None) -> InlineKeyboardMarku
     rows = [
         list(row)
         for row in markup.inline_keyboard
-        if not any(isinstance(b.callback_data, str) and b.callback_data.startswith("fb:") for b in row)
+        if not any(
+            isinstance(b.callback_data, str) and b.callback_data.startswith("fb:") for b in row
+        )
     ]
     return InlineKeyboardMarkup(rows) if rows else None
 

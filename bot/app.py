@@ -1,0 +1,192 @@
+"""The composition root: builds the PTB Application, its services and every handler, and runs it.
+
+Nothing happens at import time; `python -m bot` calls `run_bot` when TELEGRAM_BOT_TOKEN is set.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from telegram import (
+    BotCommandScopeAllGroupChats,
+    BotCommandScopeAllPrivateChats,
+    BotCommandScopeChat,
+    LinkPreviewOptions,
+    Update,
+)
+from telegram.constants import ParseMode
+from telegram.error import TelegramError
+from telegram.ext import (
+    AIORateLimiter,
+    Application,
+    BaseHandler,
+    CallbackQueryHandler,
+    ChatMemberHandler,
+    CommandHandler,
+    ContextTypes,
+    Defaults,
+    InlineQueryHandler,
+    MessageHandler,
+    filters,
+)
+
+from bot.config import Settings
+from bot.handlers import callbacks, commands, errors, group, inline, private
+from bot.handlers.context import BotContext, BotData, ChatData, QaApplication, Services
+from bot.knowledge import KnowledgeError
+from bot.library import Library
+from bot.segment import Segmenter, default_cache_dir
+
+log = logging.getLogger(__name__)
+
+# the update types the bot handles; Telegram does not send the others at all
+ALLOWED_UPDATES = [
+    Update.MESSAGE,
+    Update.CALLBACK_QUERY,
+    Update.INLINE_QUERY,
+    Update.MY_CHAT_MEMBER,
+]
+
+
+def handlers() -> list[BaseHandler[Any, BotContext, Any]]:
+    """Every handler, in the order PTB tries them (all in group 0: the first match wins)."""
+    private_chat = filters.ChatType.PRIVATE
+    groups = filters.ChatType.GROUPS
+    # new messages only: an edited question is not asked again
+    new = filters.UpdateType.MESSAGE
+    return [
+        # commands come before text, so that a command is never taken as a question;
+        # CommandHandler already ignores /cmd@some_other_bot
+        CommandHandler("start", commands.start, private_chat & new),
+        CommandHandler("help", commands.help_private, private_chat & new),
+        CommandHandler("topics", commands.topics, private_chat & new),
+        CommandHandler("source", commands.source, private_chat & new),
+        CommandHandler("ask", commands.ask_private, private_chat & new),
+        CommandHandler("reload", commands.reload, private_chat & new),
+        CommandHandler("ask", commands.ask_group, groups & new),
+        CommandHandler(["start", "help"], commands.help_group, groups & new),
+        CommandHandler(["topics", "source"], commands.browse_group, groups & new),
+        # private chats: any other text is a question; any other command is unknown
+        MessageHandler(private_chat & new & filters.TEXT & ~filters.COMMAND, private.on_text),
+        MessageHandler(private_chat & new & filters.COMMAND, commands.unknown),
+        MessageHandler(
+            private_chat & new & ~filters.TEXT & ~filters.StatusUpdate.ALL, private.on_media
+        ),
+        # groups: text is answered only when it addresses the bot (group.addressed)
+        MessageHandler(groups & new & filters.TEXT & ~filters.COMMAND, group.on_text),
+        ChatMemberHandler(group.on_added, ChatMemberHandler.MY_CHAT_MEMBER),
+        InlineQueryHandler(inline.on_query),
+        # buttons, by callback-data prefix (bot/handlers/keyboards.py); the last one catches
+        # everything else (forged data, games), so that every query is answered
+        CallbackQueryHandler(callbacks.on_ask, pattern=r"^q:"),
+        CallbackQueryHandler(callbacks.on_feedback, pattern=r"^fb:"),
+        CallbackQueryHandler(callbacks.on_none_of_these, pattern=r"^nq$"),
+        CallbackQueryHandler(callbacks.on_topics, pattern=r"^tl?:"),
+        CallbackQueryHandler(callbacks.on_full_text, pattern=r"^a:"),
+        CallbackQueryHandler(callbacks.on_unknown),
+    ]
+
+
+def build_application(
+    settings: Settings, knowledge_dir: Path, *, segmenter: Segmenter | None = None
+) -> QaApplication:
+    """The Application with its services bound and every handler registered; not started."""
+    if not settings.token:
+        raise ValueError("TELEGRAM_BOT_TOKEN is not set")
+    quiet_http_logs()
+    segmenter = segmenter or Segmenter(default_cache_dir())
+    services = Services(settings, Library(knowledge_dir, segmenter), segmenter)
+    builder = (
+        Application.builder()
+        .token(settings.token)
+        .context_types(ContextTypes(context=BotContext, chat_data=ChatData, bot_data=BotData))
+        .defaults(
+            Defaults(
+                parse_mode=ParseMode.HTML,
+                link_preview_options=LinkPreviewOptions(is_disabled=True),
+            )
+        )
+        .rate_limiter(AIORateLimiter())
+        .post_init(post_init)
+    )
+    if settings.base_url:
+        builder = builder.base_url(settings.base_url).base_file_url(file_url(settings.base_url))
+    application: QaApplication = builder.build()
+    application.bot_data.bind(services)
+    application.add_handlers(handlers())
+    application.add_error_handler(errors.on_error)
+    return application
+
+
+async def post_init(application: QaApplication) -> None:
+    """Warm everything before the first update: jieba's dictionary, the knowledge, the menus."""
+    services = application.bot_data.services
+    await asyncio.to_thread(services.segmenter.warm_up)
+    result = await asyncio.to_thread(services.library.reload)
+    if not result.ok:
+        raise KnowledgeError(list(result.problems))
+    engine = services.engine
+    services.catalog(engine)
+    log.info(
+        "serving %d entries from %d article(s) as @%s",
+        len(engine.knowledge.entries),
+        len(engine.knowledge.articles),
+        application.bot.username,
+    )
+    await set_command_menus(application, services)
+
+
+async def set_command_menus(application: QaApplication, services: Services) -> None:
+    """The command menus per scope: private chats, groups, and each admin's own chat."""
+    bot = application.bot
+    await bot.set_my_commands(commands.PRIVATE_MENU, scope=BotCommandScopeAllPrivateChats())
+    await bot.set_my_commands(commands.GROUP_MENU, scope=BotCommandScopeAllGroupChats())
+    for admin in sorted(services.settings.admin_ids):
+        try:
+            await bot.set_my_commands(commands.ADMIN_MENU, scope=BotCommandScopeChat(admin))
+        except TelegramError as exc:
+            # Telegram knows a private chat only once the admin has opened the bot
+            log.warning("no admin menu for %s (has the admin started the bot?): %s", admin, exc)
+
+
+def file_url(base_url: str) -> str:
+    """A self-hosted Bot API server's file URL: .../bot -> .../file/bot."""
+    head, sep, tail = base_url.rpartition("/bot")
+    return f"{head}/file/bot{tail}" if sep else base_url
+
+
+def webhook_secret(settings: Settings) -> str:
+    """WEBHOOK_SECRET, else one derived from the token (Telegram sends it with each update)."""
+    if settings.webhook_secret:
+        return settings.webhook_secret
+    return hashlib.sha256(f"webhook:{settings.token}".encode()).hexdigest()[:32]
+
+
+def quiet_http_logs() -> None:
+    """At INFO httpx logs every request URL, and the URL carries the bot token."""
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def run_bot(settings: Settings, knowledge_dir: Path) -> int:
+    """Run until SIGINT or SIGTERM (PTB then finishes the updates in flight and stops)."""
+    application = build_application(settings, knowledge_dir)
+    if settings.webhook_url:
+        log.info("webhook mode: listening on port %d", settings.port)
+        application.run_webhook(
+            listen="0.0.0.0",
+            port=settings.port,
+            url_path=urlsplit(settings.webhook_url).path.strip("/"),
+            webhook_url=settings.webhook_url,
+            secret_token=webhook_secret(settings),
+            allowed_updates=ALLOWED_UPDATES,
+        )
+    else:
+        log.info("polling for updates")
+        application.run_polling(allowed_updates=ALLOWED_UPDATES)
+    return 0

@@ -1,0 +1,115 @@
+"""The answer engine on the shipped knowledge: normalisation, typos, aliases and decisions."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bot.match import Engine
+from bot.normalise import MAX_QUESTION_CHARS, normalise
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("/ask@MeetingBot 誰主持了會議？", "谁主持了会议"),
+        ("@meeting_bot  区长\u200b是谁", "区长是谁"),
+        ("ＷＨＯ　chaired？", "who chaired"),
+        ("<b>十项</b>重点工作😀😀", "十项 重点工作"),
+        ("\u202e控制\x00字符\u2066", "控制字符"),
+        ("", ""),
+    ],
+)
+def test_normalise(raw: str, expected: str) -> None:
+    assert normalise(raw) == expected
+
+
+@given(st.text(max_size=5000))
+@settings(max_examples=300, deadline=None)
+def test_normalise_never_raises_and_is_bounded(text: str) -> None:
+    out = normalise(text)
+    assert len(out) <= MAX_QUESTION_CHARS
+    assert normalise(text) == out  # deterministic
+
+
+@given(st.text(max_size=600))
+@settings(max_examples=200, deadline=None)
+def test_ask_never_raises_and_passages_are_exact(engine: Engine, text: str) -> None:
+    answer = engine.ask(text)
+    assert answer.kind in ("answer", "clarify", "chitchat", "none")
+    for passage in answer.passages:
+        assert passage.text in engine.knowledge.articles[passage.article].text
+
+
+def answer_of(engine: Engine, question: str) -> str:
+    got = engine.ask(question)
+    assert got.kind == "answer", (question, got.kind, got.score)
+    assert got.entry is not None
+    return got.entry.answer + "".join(p.text for p in got.passages)
+
+
+@pytest.mark.parametrize(
+    ("question", "fact"),
+    [
+        ("谁主持了大会", "王健"),
+        ("誰主持了大會", "王健"),  # traditional characters
+        ("王建是什么职务", "区长"),  # homophone typo of 王健
+        ("陈小书记讲了什么", "陈晓"),
+        ("区长干了什么", "主持"),  # alias: 区长 is 王健
+        ("Who chaired the meeting?", "王健"),
+        ("一周内上报给谁", "督查室"),
+    ],
+)
+def test_answers(engine: Engine, question: str, fact: str) -> None:
+    assert fact in answer_of(engine, question)
+
+
+def test_ten_key_works_are_all_named(engine: Engine) -> None:
+    said = answer_of(engine, "十项重点工作是哪些")
+    for work in ("有效投入", "经济运行", "闲置低效工业用地", "重大项目落地投产", "土地报批",
+                 "三改一拆", "信访维稳", "二七新村改造", "防旱抗旱", "个转企"):
+        assert work in said
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "会议的预算是多少钱",
+        "今天天气怎么样",
+        "“四风”具体指什么",
+        "陈晓今年多大年纪",
+        "金东区的作风建设大会谁主持的",
+    ],
+)
+def test_what_the_report_does_not_say_is_not_answered(engine: Engine, question: str) -> None:
+    assert engine.ask(question).kind in ("none", "clarify")
+
+
+def test_gap_entries_explain_what_the_report_does_say(engine: Engine) -> None:
+    got = engine.ask("五个坚决防止、五个确保具体是哪些")
+    assert got.kind == "none" and got.gap is not None
+    assert "没有" in got.gap.answer
+
+
+def test_chitchat_is_kept_apart(engine: Engine) -> None:
+    got = engine.ask("你好")
+    assert got.kind == "chitchat" and not got.answered and got.passages == ()
+
+
+def test_none_offers_suggestions(engine: Engine) -> None:
+    got = engine.ask("会议的预算是多少钱")
+    assert 1 <= len(got.suggestions) <= 3
+    assert all(e.kind == "fact" for e in got.suggestions)
+
+
+@pytest.mark.parametrize("text", ["", "   ", "😀😀😀", "\u200b\u200b", "?!。，", "x" * 5000])
+def test_odd_input_is_none(engine: Engine, text: str) -> None:
+    assert engine.ask(text).kind == "none"
+
+
+def test_json_contract(engine: Engine) -> None:
+    record = engine.ask("谁主持了大会").to_json("q1")
+    assert record["id"] == "q1" and record["answered"] is True and record["kind"] == "answer"
+    assert isinstance(record["score"], float) and record["entry"]
+    assert all(isinstance(p, str) for p in record["passages"])
