@@ -38,6 +38,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _chat(args, explain=args.command is None)
         if command == "run":
             return _run(args, settings)
+    except BrokenPipeError:  # the reader went away (`| head`): not an error of ours
+        sys.stderr.close()
+        return 0
     except KnowledgeError as exc:
         print(f"knowledge has errors ({len(exc.problems)}):", file=sys.stderr)
         for problem in exc.problems:

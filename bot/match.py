@@ -285,6 +285,8 @@ class Engine:
     def _loose(self, token: str) -> bool:
         if not _is_cjk(token):
             return False
+        if token in STOPWORDS:
+            return False  # 是, 的, 吗: function words are not typos of content words
         if len(token) == 1:
             return True
         known = token in self._vocab or token in self._alias
