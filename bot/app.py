@@ -53,6 +53,10 @@ ALLOWED_UPDATES = [
 ]
 
 
+# updates handled at once; answers take milliseconds, the waits are Telegram's flood limits
+CONCURRENT_UPDATES = 16
+
+
 def handlers() -> list[BaseHandler[Any, BotContext, Any]]:
     """Every handler, in the order PTB tries them (all in group 0: the first match wins)."""
     private_chat = filters.ChatType.PRIVATE
@@ -111,7 +115,10 @@ def build_application(
                 link_preview_options=LinkPreviewOptions(is_disabled=True),
             )
         )
-        .rate_limiter(AIORateLimiter())
+        # Telegram's flood limits: wait instead of failing, and retry after a 429
+        .rate_limiter(AIORateLimiter(max_retries=3))
+        # a chat held up by its flood limit must not hold up every other chat
+        .concurrent_updates(CONCURRENT_UPDATES)
         .post_init(post_init)
     )
     if settings.base_url:

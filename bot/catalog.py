@@ -68,6 +68,7 @@ class Catalog:
             *named,
             *([Topic(messages.OTHER_TOPIC, tuple(other))] if other else []),
         )
+        self._topic_of = {e.id: i for i, t in enumerate(self.topics) for e in t.entries}
         self.examples: tuple[Entry, ...] = _examples(self.topics)
         # the examples first, then every other question in topic order (an empty inline query)
         rest = [e for t in self.topics for e in t.entries if e not in self.examples]
@@ -78,6 +79,12 @@ class Catalog:
         """The answer entry with this id, or None (unknown, or a gap or chit-chat entry)."""
         entry = self.knowledge.by_id.get(entry_id)
         return entry if entry is not None and entry.kind == "fact" else None
+
+    def topics_of(self, entries: tuple[Entry, ...], count: int = 2) -> tuple[int, ...]:
+        """Numbers of the topics `entries` belong to (else the first topics), at most `count`."""
+        found = dict.fromkeys(self._topic_of[e.id] for e in entries if e.id in self._topic_of)
+        found.update(dict.fromkeys(range(len(self.topics))))
+        return tuple(found)[:count]
 
     def related(self, entry: Entry) -> tuple[Entry, ...]:
         """Two or three follow-up questions: the curated `related` ones, else the nearest."""
@@ -100,12 +107,14 @@ class Catalog:
 
 
 def _examples(topics: tuple[Topic, ...]) -> tuple[Entry, ...]:
-    """The first question of each topic in turn, so that the examples show the range."""
+    """The shortest question of each topic in turn (the plainest, and short on a button),
+    so that the examples show the range of the report."""
+    by_length = [sorted(t.entries, key=lambda e: len(e.question)) for t in topics]
     out: list[Entry] = []
     depth = 0
-    while len(out) < EXAMPLES and any(depth < len(t.entries) for t in topics):
-        for topic in topics:
-            if depth < len(topic.entries) and len(out) < EXAMPLES:
-                out.append(topic.entries[depth])
+    while len(out) < EXAMPLES and any(depth < len(entries) for entries in by_length):
+        for entries in by_length:
+            if depth < len(entries) and len(out) < EXAMPLES:
+                out.append(entries[depth])
         depth += 1
     return tuple(out)

@@ -50,7 +50,7 @@ def render_text(answer: Answer, knowledge: Knowledge) -> str:
 
 TELEGRAM_LIMIT = 4096
 # passages longer than this many characters are quoted collapsed (<blockquote expandable>)
-EXPANDABLE_AT = 150
+EXPANDABLE_AT = 100
 _BREAK = re.compile(r"[^。！？；!?;\n]*[。！？；!?;\n]+|[^。！？；!?;\n]+")
 
 
@@ -158,14 +158,19 @@ def render_compact_html(entry: Entry, knowledge: Knowledge) -> str:
     packed = pack(blocks)
     if len(packed) == 1:
         return packed[0]
-    # one passage longer than a message: shorten it, the full answer is a button away
-    head, passage, source = blocks
-    room = TELEGRAM_LIMIT - telegram_len(head.html() + source.html()) - 200
-    cut = passage.text[: max(0, room)].rstrip() + "…"
-    return "\n\n".join([head.html(), quote(cut).html(), source.html()])
+    # a passage longer than a message: shorten it, the full answer is a button away
+    head, *middle, source = blocks
+    text = middle[0].text if middle else ""
+    while text:
+        shortened = [head.html(), quote(text.rstrip() + "…").html(), source.html()]
+        if telegram_len("\n\n".join(shortened)) <= TELEGRAM_LIMIT:
+            return "\n\n".join(shortened)
+        text = text[: len(text) * 9 // 10]
+    return packed[0]
 
 
 def render_clarify_html() -> str:
+    """The lead of a clarifying question (the candidates follow as buttons)."""
     return escape(messages.CLARIFY)
 
 
@@ -189,7 +194,7 @@ def render_chitchat_html(entry: Entry, *, examples: bool) -> str:
 def articles_phrase(knowledge: Knowledge) -> str:
     """《title》 (or 《a》《b》 for several reports), escaped, for the welcome and help texts."""
     titles = [a.short_title for a in knowledge.articles.values()]
-    return escape("".join(f"《{t}》" for t in titles) or "这份报道")
+    return escape("".join(f"《{t}》" for t in titles) or messages.THIS_REPORT)
 
 
 def render_source_html(knowledge: Knowledge) -> str:
@@ -215,5 +220,7 @@ def render_article_html(article: Article) -> list[str]:
     blocks = [Block(article.title, "b")]
     for number, paragraph in enumerate(article.paragraphs, 1):
         if paragraph.strip():
-            blocks.append(Block(f"〔{number}〕{paragraph.strip()}"))
+            blocks.append(
+                Block(messages.NUMBERED_PARAGRAPH.format(n=number, text=paragraph.strip()))
+            )
     return pack(blocks)

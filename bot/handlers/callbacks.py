@@ -22,7 +22,9 @@ log = logging.getLogger(__name__)
 
 def _accessible(query: CallbackQuery) -> Message | None:
     """The message under the button, if the bot can still edit or reply to it."""
-    return query.message if isinstance(query.message, Message) else None
+    message = query.message
+    # messages older than 48 hours arrive with date 0 and can be neither edited nor quoted
+    return message if isinstance(message, Message) and message.is_accessible else None
 
 
 async def on_ask(update: Update, context: BotContext) -> None:

@@ -166,11 +166,26 @@ def questions_keyboard(
     return InlineKeyboardMarkup(rows)
 
 
+def not_covered_keyboard(catalog: Catalog, suggestions: tuple[Entry, ...]) -> InlineKeyboardMarkup:
+    """Questions the report does answer, the topics they belong to, and the way to all topics."""
+    rows = [[ask_button(e)] for e in suggestions]
+    topics = [
+        _button(messages.TOPIC_BUTTON.format(topic=catalog.topics[i].name), f"t:{i}:0")
+        for i in catalog.topics_of(suggestions)
+    ]
+    if topics:
+        rows.append(topics)
+    rows.append([_button(messages.ALL_TOPICS, "tl:0")])
+    return InlineKeyboardMarkup(rows)
+
+
 def topics_keyboard(catalog: Catalog, page: Page) -> InlineKeyboardMarkup:
     """A page of topics, two a row, and the arrows to the other pages."""
     first = page.number * TOPICS_PER_PAGE
     buttons = [
-        _button(f"{topic.name}（{len(topic.entries)}）", f"t:{first + i}:0")
+        _button(
+            messages.TOPIC_COUNT.format(topic=topic.name, n=len(topic.entries)), f"t:{first + i}:0"
+        )
         for i, topic in enumerate(catalog.topics[first : first + len(page.items)])
     ]
     rows = [buttons[i : i + 2] for i in range(0, len(buttons), 2)]

@@ -24,6 +24,8 @@ async def on_text(update: Update, context: BotContext) -> None:
     message = update.effective_message
     if message is None or message.text is None:
         return
+    if message.via_bot is not None and message.via_bot.id == context.bot.id:
+        return  # one of our own inline answers, sent here: not a question
     await answer_question(context, message.chat_id, message.text)
 
 
@@ -67,7 +69,7 @@ async def send_answer(context: BotContext, chat_id: int, answer: Answer, catalog
         await bot.send_message(
             chat_id,
             render_none_html(answer),
-            reply_markup=keyboards.questions_keyboard(answer.suggestions, browse=True),
+            reply_markup=keyboards.not_covered_keyboard(catalog, answer.suggestions),
         )
 
 
