@@ -315,7 +315,7 @@ def _entry(
     if len(problems) > before:
         return None
     return Entry(
-        id=entry_id,
+        id=str(entry_id),
         kind=kind,
         question=raw["question"].strip(),
         answer=raw["answer"].strip(),

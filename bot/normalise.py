@@ -28,7 +28,7 @@ def _converter() -> object:
 
 def to_simplified(text: str) -> str:
     """Traditional to simplified Chinese (OpenCC t2s)."""
-    return _converter().convert(text)  # type: ignore[attr-defined, no-any-return]
+    return str(_converter().convert(text))  # type: ignore[attr-defined]
 
 
 def _keep(ch: str) -> str:
