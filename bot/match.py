@@ -67,6 +67,8 @@ INTENTS = {
 }
 INTENT_PENALTY = 0.75
 CHITCHAT_COVERAGE = 0.75
+# how many entries, best covering the question first, get the fuzzy comparison
+SHORTLIST = 16
 # jieba words at least this frequent are real words, never taken for typos
 LOOSE_BELOW = 100
 
@@ -327,6 +329,19 @@ class Engine:
             idf = self.tuning.unknown_factor * self._max_idf
         return idf * (0.5 if len(term) == 1 else 1.0)
 
+    def _fuzzy(self, i: int, query: str, joined: str, exclude: str | None) -> float:
+        """Best similarity (0-100) of the question to entry i's variants: characters as
+        written, and content words in any order."""
+        best = 0.0
+        for form, terms in self._forms[i]:
+            if form != exclude:
+                best = max(
+                    best,
+                    fuzz.ratio(query, form, score_cutoff=best),
+                    0.9 * fuzz.token_sort_ratio(joined, terms, score_cutoff=best / 0.9),
+                )
+        return best
+
     def rank(self, text: str, *, exclude: str | None = None) -> list[Scored]:
         """Every entry that shares anything with the question, best first."""
         tuning = self.tuning
@@ -352,9 +367,8 @@ class Engine:
             candidates.add(exact)
         asked = _intents(norm)
         joined = " ".join(terms)
-        scored = []
+        covered = []
         for i in candidates:
-            entry = self._entries[i]
             strong, weak, entry_pairs = self._strong[i], self._weak[i], self._pairs[i]
             got = 0.0
             for term, weight in weights.items():
@@ -366,11 +380,16 @@ class Engine:
                     pairs = term_pairs[term]
                     share = sum(p in entry_pairs for p in pairs) / len(pairs)
                     got += tuning.partial_credit * share * weight
-            coverage = got / total if total else 0.0
-            best = 0.0
-            for form, vterms in self._forms[i]:
-                if form != exclude:
-                    best = max(best, fuzz.ratio(query, form), 0.9 * fuzz.token_sort_ratio(joined, vterms))
+            covered.append((got / total if total else 0.0, i))
+        # only the entries that cover the question best are worth the fuzzy comparison
+        covered.sort(reverse=True)
+        shortlist = covered[:SHORTLIST]
+        if exact is not None and all(i != exact for _, i in shortlist):
+            shortlist.append(next(c for c in covered if c[1] == exact))
+        scored = []
+        for coverage, i in shortlist:
+            entry = self._entries[i]
+            best = self._fuzzy(i, query, joined, exclude)
             fuzzy = best / 100.0
             score = tuning.fuzzy_weight * fuzzy + (1 - tuning.fuzzy_weight) * coverage
             if exact == i:
