@@ -60,6 +60,12 @@ INTENTS = {
          "完工", "结束", "截止", "期限", "when", "date"),
         re.compile(r"昨天|上午|下午|一周|周内|短时间|时间|[0-9一二两三四五六七八九十]+(?:天|日|月|年|周)|年年|长期"),
     ),
+    # asking what something is or contains: every fact entry can say what it says
+    "define": (
+        ("意思", "含义", "指什么", "指的是", "指啥", "是什么", "是啥", "具体", "哪些", "哪几", "包括",
+         "内容", "解释", "mean", "what is", "what are", "what does"),
+        re.compile(r"."),
+    ),
     "place": (
         ("在哪", "哪里", "哪儿", "地点", "地址", "在什么地方", "where", "venue"),
         re.compile(r"室|主席台|一线|实地|园区|乡镇|街道|地方"),
