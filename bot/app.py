@@ -36,11 +36,13 @@ from telegram.ext import (
 )
 
 from bot.config import Settings
-from bot.handlers import callbacks, commands, errors, group, inline, private
+from bot.handlers import admin, callbacks, commands, errors, group, inline, private
 from bot.handlers.context import BotContext, BotData, ChatData, QaApplication, Services
 from bot.knowledge import KnowledgeError
 from bot.library import Library
 from bot.segment import Segmenter, default_cache_dir
+from bot.store import AsyncStore
+from bot.watch import watch
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +54,9 @@ ALLOWED_UPDATES = [
     Update.MY_CHAT_MEMBER,
 ]
 
+
+# how long shutdown waits for the knowledge watcher to notice it should stop
+WATCHER_STOP_SECONDS = 5.0
 
 # updates handled at once; answers take milliseconds, the waits are Telegram's flood limits
 CONCURRENT_UPDATES = 16
@@ -71,7 +76,12 @@ def handlers() -> list[BaseHandler[Any, BotContext, Any]]:
         CommandHandler("topics", commands.topics, private_chat & new),
         CommandHandler("source", commands.source, private_chat & new),
         CommandHandler("ask", commands.ask_private, private_chat & new),
-        CommandHandler("reload", commands.reload, private_chat & new),
+        # admin commands: registered for everyone so that others get a polite refusal
+        # (bot/handlers/admin.py checks ADMIN_IDS); in the menu of admins only
+        CommandHandler("reload", admin.reload, private_chat & new),
+        CommandHandler("stats", admin.stats, private_chat & new),
+        CommandHandler("unanswered", admin.unanswered, private_chat & new),
+        CommandHandler("teach", admin.teach_command, private_chat & new),
         CommandHandler("ask", commands.ask_group, groups & new),
         CommandHandler(["start", "help"], commands.help_group, groups & new),
         CommandHandler(["topics", "source"], commands.browse_group, groups & new),
@@ -92,6 +102,8 @@ def handlers() -> list[BaseHandler[Any, BotContext, Any]]:
         CallbackQueryHandler(callbacks.on_none_of_these, pattern=r"^nq$"),
         CallbackQueryHandler(callbacks.on_topics, pattern=r"^tl?:"),
         CallbackQueryHandler(callbacks.on_full_text, pattern=r"^a:"),
+        CallbackQueryHandler(admin.on_teach_button, pattern=r"^ut:"),
+        CallbackQueryHandler(admin.on_ignore_button, pattern=r"^ui:"),
         CallbackQueryHandler(callbacks.on_unknown),
     ]
 
@@ -104,7 +116,9 @@ def build_application(
         raise ValueError("TELEGRAM_BOT_TOKEN is not set")
     quiet_http_logs()
     segmenter = segmenter or Segmenter(default_cache_dir())
-    services = Services(settings, Library(knowledge_dir, segmenter), segmenter)
+    # the store opens its database on its own thread, in post_init
+    store = AsyncStore(settings.db_path, retention_days=settings.log_retention_days)
+    services = Services(settings, Library(knowledge_dir, segmenter), segmenter, store)
     builder = (
         Application.builder()
         .token(settings.token)
@@ -120,6 +134,7 @@ def build_application(
         # a chat held up by its flood limit must not hold up every other chat
         .concurrent_updates(CONCURRENT_UPDATES)
         .post_init(post_init)
+        .post_shutdown(post_shutdown)
     )
     if settings.base_url:
         builder = builder.base_url(settings.base_url).base_file_url(file_url(settings.base_url))
@@ -145,7 +160,37 @@ async def post_init(application: QaApplication) -> None:
         len(engine.knowledge.articles),
         application.bot.username,
     )
+    await services.store.start()
     await set_command_menus(application, services)
+    start_watching(application, services)
+
+
+def start_watching(application: QaApplication, services: Services) -> None:
+    """Reload (and tell the admins) whenever the knowledge folder changes, until shutdown."""
+    stop = asyncio.Event()
+
+    async def changed(paths: set[Path]) -> None:
+        await admin.reload_after_change(application.bot, services, paths)
+
+    services.watcher_stop = stop
+    services.watcher = asyncio.create_task(
+        watch(services.library.root, changed, stop=stop), name="knowledge-watcher"
+    )
+
+
+async def post_shutdown(application: QaApplication) -> None:
+    """Stop watching the knowledge folder, then commit what the store still holds and close it."""
+    services = application.bot_data.services
+    if services.watcher is not None and services.watcher_stop is not None:
+        services.watcher_stop.set()
+        try:
+            await asyncio.wait_for(services.watcher, WATCHER_STOP_SECONDS)
+        except TimeoutError:
+            log.warning("the knowledge watcher did not stop in time")  # wait_for cancelled it
+        except Exception:
+            log.exception("the knowledge watcher failed")
+        services.watcher = None
+    await services.store.close()
 
 
 async def set_command_menus(application: QaApplication, services: Services) -> None:
@@ -153,12 +198,12 @@ async def set_command_menus(application: QaApplication, services: Services) -> N
     bot = application.bot
     await bot.set_my_commands(commands.PRIVATE_MENU, scope=BotCommandScopeAllPrivateChats())
     await bot.set_my_commands(commands.GROUP_MENU, scope=BotCommandScopeAllGroupChats())
-    for admin in sorted(services.settings.admin_ids):
+    for admin_id in sorted(services.settings.admin_ids):
         try:
-            await bot.set_my_commands(commands.ADMIN_MENU, scope=BotCommandScopeChat(admin))
+            await bot.set_my_commands(commands.ADMIN_MENU, scope=BotCommandScopeChat(admin_id))
         except TelegramError as exc:
             # Telegram knows a private chat only once the admin has opened the bot
-            log.warning("no admin menu for %s (has the admin started the bot?): %s", admin, exc)
+            log.warning("no admin menu for %s (has the admin started the bot?): %s", admin_id, exc)
 
 
 def file_url(base_url: str) -> str:

@@ -1,4 +1,4 @@
-"""Command line: run the bot (or the terminal chat), ask, check, eval.
+"""Command line: run the bot (or the terminal chat), ask, check, eval, import.
 
 `python -m bot` with TELEGRAM_BOT_TOKEN set runs the Telegram bot; without it, it opens a
 chat in the terminal over the same answer pipeline.
@@ -38,6 +38,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _chat(args, explain=args.command is None)
         if command == "run":
             return _run(args, settings)
+        if command == "import":
+            return _import(args)
     except BrokenPipeError:  # the reader went away (`| head`): not an error of ours
         sys.stderr.close()
         return 0
@@ -74,6 +76,12 @@ def _parser(settings: Settings) -> argparse.ArgumentParser:
     ev.add_argument("file", nargs="?", type=Path, default=Path("tests/eval/heldout.yaml"))
     ev.add_argument("--json", action="store_true", help="print the figures as JSON")
     ev.add_argument("--quiet", action="store_true", help="figures only, no failure list")
+    imp = sub.add_parser(
+        "import", parents=[common], help="add an article: knowledge/SLUG/ with drafted questions"
+    )
+    imp.add_argument("file", type=Path, help="the report as plain text (UTF-8 or GB18030)")
+    imp.add_argument("--slug", required=True, help="folder name: lowercase letters, digits, '-'")
+    imp.add_argument("--title", help="the article's title (default: its first line)")
     return parser
 
 
@@ -161,6 +169,20 @@ def _eval(args: argparse.Namespace) -> int:
         _emit(as_json(report))
     else:
         print(format_report(report, failures=not args.quiet))
+    return 0
+
+
+def _import(args: argparse.Namespace) -> int:
+    from bot.importer import ImportRefused, import_article, summary
+
+    try:
+        result = import_article(args.file, args.slug, args.knowledge, title=args.title)
+    except ImportRefused as exc:
+        print(f"import refused: {exc}", file=sys.stderr)
+        return 1
+    for problem in result.warnings:
+        print(problem)
+    print(summary(result))
     return 0
 
 

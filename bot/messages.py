@@ -48,7 +48,13 @@ HELP = (
     "<b>任意聊天</b>：输入 @{username} 加问题，可以把答案直接发到当前对话。\n\n"
     "我只回答这篇报道里写到的内容，不会猜测或补充报道以外的信息。"
 )
-HELP_ADMIN = "\n\n<b>管理员</b>\n/reload 重新加载知识文件"
+HELP_ADMIN = (
+    "\n\n<b>管理员</b>\n"
+    "/stats 最近一天和一周的提问统计与反馈\n"
+    "/unanswered 没答上或没把握的问题，可一键加为问法或忽略\n"
+    "/teach 条目id 问法 把一个问法加到条目里\n"
+    "/reload 重新加载知识文件（改动知识文件后也会自动加载）"
+)
 CHITCHAT_TRY = "你可以这样问："
 EMPTY_QUESTION = "请用文字提个问题，例如："
 MEDIA_ONLY_TEXT = "我只读得懂文字问题，请直接打字提问，例如："
@@ -120,6 +126,40 @@ RELOAD_CHANGES = "新增 {added}，修改 {changed}，删除 {removed}。"
 RELOAD_WARNINGS = "另有 {count} 条提醒（未覆盖的句子等），运行 python -m bot check 查看。"
 RELOAD_FAILED = "❌ 知识文件有 {count} 处错误，仍在使用上一版："
 ADMIN_ERROR = "⚠️ 处理一条更新时出错：\n<code>{error}</code>"
+RELOAD_ADDED = "新增：{ids}"
+RELOAD_CHANGED = "修改：{ids}"
+RELOAD_REMOVED = "删除：{ids}"
+RELOAD_UNCOVERED = "报道中还有 {count} 句话没有问答覆盖。"
+RELOAD_MORE_PROBLEMS = "……另有 {count} 处错误未列出。"
+WATCH_CHANGED = "📂 检测到知识文件有改动。"
+
+STATS_HEADER = "<b>提问统计</b>"
+STATS_PERIOD = (
+    "{period}：{total} 个问题，已回答 {answer}，请用户选择 {clarify}，"
+    "未回答 {none}，闲聊 {chitchat}"
+)
+STATS_DAY = "最近一天"
+STATS_WEEK = "最近一周"
+STATS_TOP = "<b>最常问的条目（一周）</b>"
+STATS_TOP_LINE = "{n} 次 · {entry}（{question}）"
+STATS_FEEDBACK = "<b>反馈</b>"
+STATS_FEEDBACK_LINE = "{entry}：👍 {up} · 👎 {down}"
+STATS_NONE = "（暂无）"
+
+UNANSWERED_HEADER = (
+    "<b>没答上或没把握的问题</b>（共 {count} 组，按次数排列）\n"
+    "点按钮把问题加为某个条目的问法，或忽略它。"
+)
+UNANSWERED_EMPTY = "最近没有没答上的问题。"
+UNANSWERED_GROUP = "“{example}” × {count}"
+UNANSWERED_ALSO = "类似说法：{texts}"
+UNANSWERED_NO_CLOSE = "没有相近的条目，可以用 /teach 条目id 问法 手动添加。"
+TEACH_BUTTON = "➕ 加为“{question}”的问法"
+IGNORE_BUTTON = "🙈 忽略"
+IGNORED = "已忽略，它不会再出现在 /unanswered 里。"
+TEACH_USAGE = "用法：/teach 条目id 问法，例如：/teach chair 大会是谁主持的"
+TEACH_ASK_AGAIN = "现在可以再问一次试试：{question}"
+TEACHING = "正在添加……"
 
 # ----- command menus (set per scope at start-up) --------------------------------------------
 
@@ -129,3 +169,6 @@ COMMAND_TOPICS = "按话题浏览能回答的问题"
 COMMAND_SOURCE = "报道原文：标题、日期、全文"
 COMMAND_ASK = "提问，例如 /ask 谁主持了大会"
 COMMAND_RELOAD = "重新加载知识文件（管理员）"
+COMMAND_STATS = "提问统计与反馈（管理员）"
+COMMAND_UNANSWERED = "没答上的问题（管理员）"
+COMMAND_TEACH = "把问法加到条目，例如 /teach chair 谁主持的（管理员）"

@@ -383,9 +383,7 @@ class Store:
             feedback=tuple(EntryVotes(str(e), int(u), int(d)) for e, u, d in votes),
         )
 
-    def unanswered(
-        self, limit: int = 10, *, now: datetime | None = None
-    ) -> list[UnansweredGroup]:
+    def unanswered(self, limit: int = 10, *, now: datetime | None = None) -> list[UnansweredGroup]:
         """The most frequent questions not answered or answered without confidence, grouped
         when near-duplicates, leaving out those an admin chose to ignore."""
         now = now or utc_now()
@@ -469,7 +467,7 @@ def _statements(script: str) -> list[str]:
     return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
 
 
-# ----- the asynchronous facade ----------------------------------------------------------------
+# ----- the asynchronous facade -------------------------------------------------------------------
 
 _Job = tuple[Callable[[Store], Any], "concurrent.futures.Future[Any]"]
 _STOP = object()
@@ -634,7 +632,9 @@ class AsyncStore:
         self, *, admin_id: int, action: str, detail: str = "", now: datetime | None = None
     ) -> int:
         return await self._call(
-            lambda s: s.record_admin_action(admin_id=admin_id, action=action, detail=detail, now=now)
+            lambda s: s.record_admin_action(
+                admin_id=admin_id, action=action, detail=detail, now=now
+            )
         )
 
     async def ignore(self, text: str) -> bool:
@@ -646,9 +646,9 @@ class AsyncStore:
     async def stats(self, now: datetime | None = None) -> Stats:
         return await self._call(lambda s: s.stats(now))
 
-    async def unanswered(self, limit: int = 10, *, now: datetime | None = None) -> list[
-        UnansweredGroup
-    ]:
+    async def unanswered(
+        self, limit: int = 10, *, now: datetime | None = None
+    ) -> list[UnansweredGroup]:
         return await self._call(lambda s: s.unanswered(limit, now=now))
 
     async def recent_admin_actions(self, limit: int = 20) -> list[tuple[str, int, str, str]]:

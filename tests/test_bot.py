@@ -23,7 +23,7 @@ from telegram import Update
 from telegram.ext import TypeHandler
 
 from bot import messages
-from bot.app import ALLOWED_UPDATES, build_application, post_init
+from bot.app import ALLOWED_UPDATES, build_application, post_init, post_shutdown
 from bot.config import Settings
 from bot.handlers import keyboards
 from bot.handlers.context import QaApplication, Services
@@ -156,10 +156,17 @@ def api() -> Iterator[FakeBotApi]:
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def bot(api: FakeBotApi, segmenter: Segmenter) -> AsyncIterator[Harness]:
+async def bot(
+    api: FakeBotApi, segmenter: Segmenter, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Harness]:
     admin = make_user(ADMIN_ID, "管理员")
     api.know_chat(private_chat(admin))
-    settings = Settings(token=TOKEN, base_url=api.base_url, admin_ids=frozenset({ADMIN_ID}))
+    settings = Settings(
+        token=TOKEN,
+        base_url=api.base_url,
+        admin_ids=frozenset({ADMIN_ID}),
+        db_path=tmp_path_factory.mktemp("db") / "bot.sqlite3",
+    )
     app = build_application(settings, KNOWLEDGE, segmenter=segmenter)
     processed: set[int] = set()
 
@@ -180,6 +187,8 @@ async def bot(api: FakeBotApi, segmenter: Segmenter) -> AsyncIterator[Harness]:
     await app.updater.stop()
     await app.stop()
     await app.shutdown()
+    assert app.post_shutdown is not None
+    await app.post_shutdown(app)
 
 
 @pytest.fixture(autouse=True)
@@ -215,8 +224,15 @@ async def test_startup_warms_and_sets_command_menus(bot: Harness) -> None:
     assert bot.engine.knowledge.facts
 
 
-async def test_unknown_admin_does_not_stop_start_up(api: FakeBotApi, segmenter: Segmenter) -> None:
-    settings = Settings(token=TOKEN, base_url=api.base_url, admin_ids=frozenset({424242}))
+async def test_unknown_admin_does_not_stop_start_up(
+    api: FakeBotApi, segmenter: Segmenter, tmp_path: Path
+) -> None:
+    settings = Settings(
+        token=TOKEN,
+        base_url=api.base_url,
+        admin_ids=frozenset({424242}),
+        db_path=tmp_path / "bot.sqlite3",
+    )
     app = build_application(settings, KNOWLEDGE, segmenter=segmenter)
     api.reset()
     await app.initialize()
@@ -224,6 +240,7 @@ async def test_unknown_admin_does_not_stop_start_up(api: FakeBotApi, segmenter: 
         await post_init(app)
     finally:
         await app.shutdown()
+        await post_shutdown(app)
     refused = api.errors()
     assert [c.params["scope"]["chat_id"] for c in refused] == [424242]  # "chat not found"
     assert len([c for c in api.calls if c.method == "setMyCommands" and c.ok]) == 2
@@ -867,25 +884,29 @@ async def test_inline_nothing_found(bot: Harness) -> None:
 # ----- callbacks ----------------------------------------------------------------------------------
 
 
-async def test_feedback_is_thanked_and_its_buttons_removed(
-    bot: Harness, caplog: pytest.LogCaptureFixture
-) -> None:
+async def test_feedback_is_thanked_and_its_buttons_removed(bot: Harness) -> None:
     user = bot.user()
     entry = entry_for(bot.engine, "谁主持了大会", "王健")
     reply = only_reply(await bot.say(user, "谁主持了大会"))
-    with caplog.at_level(logging.INFO, logger="bot.feedback"):
-        calls = await bot.press(user, reply.result, f"fb:{entry.id}:up")
+
+    async def votes() -> tuple[int, int]:
+        found = [v for v in (await bot.services.store.stats()).feedback if v.entry == entry.id]
+        return (found[0].up, found[0].down) if found else (0, 0)
+
+    up, down = await votes()
+    calls = await bot.press(user, reply.result, f"fb:{entry.id}:up")
     assert answered_with(calls) == [messages.FEEDBACK_THANKS]
     edit = next(c for c in calls if c.method == "editMessageReplyMarkup")
     kept = [
         b["callback_data"] for row in edit.params["reply_markup"]["inline_keyboard"] for b in row
     ]
     assert kept and not any(d.startswith("fb:") for d in kept)
-    assert f"entry={entry.id} vote=up" in caplog.text
+    assert await votes() == (up + 1, down)  # recorded in the store
     # a second press (a stale copy of the message) is answered, and nothing is edited
     calls = await bot.send(bot.api.callback(user, reply.result, f"fb:{entry.id}:down"))
     assert answered_with(calls) == [messages.FEEDBACK_DOWN_THANKS]
     assert [c.method for c in calls] == ["answerCallbackQuery"]
+    assert await votes() == (up, down + 1)  # one vote per user: the later one counts
 
 
 @pytest.mark.parametrize(

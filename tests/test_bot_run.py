@@ -48,6 +48,7 @@ def _env(cache_dir: Path, **extra: str) -> dict[str, str]:
     env.update(
         XDG_CACHE_HOME=str(cache_dir),
         BOT_KNOWLEDGE_DIR=str(KNOWLEDGE),
+        BOT_DB_PATH=str(cache_dir / "bot.sqlite3"),
         LOG_LEVEL="INFO",
         PYTHONUNBUFFERED="1",
         **extra,

@@ -35,7 +35,9 @@ def test_every_command_is_in_help_and_docs() -> None:
         if isinstance(handler, CommandHandler)
         for name in handler.commands
     }
-    assert registered == {"start", "help", "topics", "source", "ask", "reload"}
+    assert registered == {
+        "start", "help", "topics", "source", "ask", "reload", "stats", "unanswered", "teach"
+    }
     help_text = messages.HELP + messages.HELP_ADMIN
     docs = (ROOT / "docs" / "telegram.md").read_text(encoding="utf-8")
     for name in registered:
@@ -67,6 +69,19 @@ def test_every_message_is_valid_telegram_html() -> None:
         "count": 1,
         "error": "x",
         "text": "段落",
+        "ids": "chair, venue",
+        "period": "最近一天",
+        "total": 3,
+        "answer": "50%",
+        "clarify": "10%",
+        "none": "40%",
+        "chitchat": "0%",
+        "entry": "chair",
+        "question": "谁主持了大会",
+        "up": 1,
+        "down": 0,
+        "example": "问题",
+        "texts": "问法",
     }
     for name in dir(messages):
         value = getattr(messages, name)

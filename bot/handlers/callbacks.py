@@ -16,6 +16,7 @@ from bot.handlers import commands, group, keyboards, private
 from bot.handlers.context import BotContext
 from bot.handlers.keyboards import Ask, Feedback, FullText, TopicList, TopicQuestions
 from bot.render import escape, render_article_html
+from bot.store import StoreError
 
 log = logging.getLogger(__name__)
 
@@ -62,9 +63,12 @@ async def on_feedback(update: Update, context: BotContext) -> None:
         return
     thanks = messages.FEEDBACK_THANKS if action.vote == "up" else messages.FEEDBACK_DOWN_THANKS
     await query.answer(thanks)
-    context.services.feedback_log.info(
-        "feedback entry=%s vote=%s user=%s", action.entry_id, action.vote, query.from_user.id
-    )
+    try:
+        await context.services.store.record_feedback(
+            user_id=query.from_user.id, entry=action.entry_id, up=action.vote == "up"
+        )
+    except StoreError:
+        log.exception("could not record feedback on %s", action.entry_id)
     message = _accessible(query)
     # only if the buttons are still there: editing to the same keyboard is an error
     if message is not None and keyboards.has_data(message.reply_markup, "fb:"):

@@ -1,11 +1,10 @@
-"""Commands: /start (with deep links), /help, /topics, /source, /ask, /reload and unknown ones.
+"""Commands: /start (with deep links), /help, /topics, /source, /ask and unknown ones.
 
 In groups the browsing commands point to the private chat, so as not to fill the group.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 from telegram import BotCommand, Message, MessageEntity, Update
@@ -13,7 +12,7 @@ from telegram import BotCommand, Message, MessageEntity, Update
 from bot import messages
 from bot.handlers import group, keyboards, private
 from bot.handlers.context import BotContext
-from bot.render import Block, articles_phrase, escape, pack, render_source_html
+from bot.render import articles_phrase, escape, render_source_html
 
 log = logging.getLogger(__name__)
 
@@ -29,9 +28,14 @@ GROUP_MENU = (
     BotCommand("ask", messages.COMMAND_ASK),
     BotCommand("help", messages.COMMAND_HELP),
 )
-ADMIN_MENU = (*PRIVATE_MENU, BotCommand("reload", messages.COMMAND_RELOAD))
-# at most this many knowledge problems are listed in a /reload reply
-PROBLEMS_SHOWN = 10
+# admin commands are in bot/handlers/admin.py; only admins' own chats get them in the menu
+ADMIN_MENU = (
+    *PRIVATE_MENU,
+    BotCommand("stats", messages.COMMAND_STATS),
+    BotCommand("unanswered", messages.COMMAND_UNANSWERED),
+    BotCommand("teach", messages.COMMAND_TEACH),
+    BotCommand("reload", messages.COMMAND_RELOAD),
+)
 
 
 def command_argument(message: Message) -> str:
@@ -144,43 +148,6 @@ async def ask_private(update: Update, context: BotContext) -> None:
         await context.bot.send_message(message.chat_id, escape(messages.ASK_USAGE))
         return
     await private.answer_question(context, message.chat_id, question)
-
-
-async def reload(update: Update, context: BotContext) -> None:
-    """Reload the knowledge files (admins only) and report what changed or what is wrong."""
-    message = update.effective_message
-    if message is None:
-        return
-    services = context.services
-    if not services.is_admin(message.from_user.id if message.from_user else None):
-        await context.bot.send_message(message.chat_id, escape(messages.ADMIN_ONLY))
-        return
-    result = await asyncio.to_thread(services.library.reload)
-    if result.ok:
-        lines = [messages.RELOAD_OK.format(entries=len(services.engine.knowledge.entries))]
-        if result.added or result.changed or result.removed:
-            lines.append(
-                messages.RELOAD_CHANGES.format(
-                    added=len(result.added),
-                    changed=len(result.changed),
-                    removed=len(result.removed),
-                )
-            )
-        warnings = len(result.problems) - len(result.errors)
-        if warnings:
-            lines.append(messages.RELOAD_WARNINGS.format(count=warnings))
-        texts = [escape("\n".join(lines))]
-    else:
-        shown = [escape(str(p)) for p in result.errors[:PROBLEMS_SHOWN]]
-        head = messages.RELOAD_FAILED.format(count=len(result.errors))
-        texts = pack(
-            [Block(escape(head), raw=True), *(Block(line, "code", raw=True) for line in shown)]
-        )
-    log.info(
-        "reload by admin %s: ok=%s", message.from_user.id if message.from_user else "?", result.ok
-    )
-    for text in texts:
-        await context.bot.send_message(message.chat_id, text)
 
 
 async def unknown(update: Update, context: BotContext) -> None:

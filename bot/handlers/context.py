@@ -5,7 +5,9 @@ PTB creates these per update (see `ContextTypes` in bot/app.py); nothing here is
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,27 +19,40 @@ from bot.catalog import Catalog
 from bot.config import Settings
 from bot.library import Library
 from bot.match import Engine
+from bot.model import Answer
 from bot.segment import Segmenter
+from bot.store import AsyncStore, StoreError
+
+log = logging.getLogger(__name__)
 
 # the same question in the same group within this many seconds points to the earlier answer
 REPEAT_WINDOW = 300.0
+# /unanswered question groups remembered for their buttons (older buttons then expire)
+BOARD_SIZE = 500
 
 
 class Services:
-    """What handlers need from the rest of the program: settings, knowledge, clock."""
+    """What handlers need from the rest of the program: settings, knowledge, store, clock."""
 
     def __init__(
         self,
         settings: Settings,
         library: Library,
         segmenter: Segmenter,
+        store: AsyncStore,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.settings = settings
         self.library = library
         self.segmenter = segmenter
+        self.store = store
         self.clock = clock
-        self.feedback_log = logging.getLogger("bot.feedback")
+        self.board = Board()
+        # the knowledge watcher (bot/app.py start_watching), stopped in post_shutdown
+        self.watcher: asyncio.Task[None] | None = None
+        self.watcher_stop: asyncio.Event | None = None
+        # whether the last automatic reload failed (the next good one is then worth a note)
+        self.knowledge_broken = False
         self._catalog: Catalog | None = None
 
     @property
@@ -53,6 +68,40 @@ class Services:
 
     def is_admin(self, user_id: int | None) -> bool:
         return user_id is not None and user_id in self.settings.admin_ids
+
+    async def record_answer(self, answer: Answer, *, chat_type: str, user_id: int) -> None:
+        """Log a question and its outcome; a failing store never stops the bot answering."""
+        try:
+            await self.store.record_answer(answer, chat_type=chat_type, user_id=user_id)
+        except (StoreError, sqlite3.Error):
+            log.exception("could not log a question")
+
+
+class Board:
+    """The question groups /unanswered showed, by a short id that buttons carry instead of
+    the text (callback data hold 64 bytes). In memory: after a restart the buttons expire."""
+
+    def __init__(self, size: int = BOARD_SIZE) -> None:
+        self._size = size
+        self._texts: dict[int, str] = {}
+        self._ids: dict[str, int] = {}
+        self._next = 1
+
+    def add(self, text: str) -> int:
+        """The id of this question text (the same id when shown again)."""
+        if text in self._ids:
+            return self._ids[text]
+        number = self._next
+        self._next += 1
+        self._texts[number] = text
+        self._ids[text] = number
+        while len(self._texts) > self._size:
+            oldest = next(iter(self._texts))
+            del self._ids[self._texts.pop(oldest)]
+        return number
+
+    def get(self, number: int) -> str | None:
+        return self._texts.get(number)
 
 
 class BotData:

@@ -119,6 +119,9 @@ async def answer_question(context: BotContext, message: Message, question: str) 
             do_quote=True,
             reply_markup=keyboards.questions_keyboard(answer.suggestions),
         )
+    # anonymous admins and channels have no user: the chat stands in for them
+    sender = message.from_user.id if message.from_user else message.chat_id
+    await context.services.record_answer(answer, chat_type=message.chat.type, user_id=sender)
 
 
 async def send_answer(

@@ -16,7 +16,7 @@ from bot.catalog import Catalog
 from bot.handlers import keyboards
 from bot.handlers.context import BotContext
 from bot.match import Engine
-from bot.model import Entry
+from bot.model import Answer, Entry
 from bot.normalise import normalise
 from bot.render import escape, render_answer_html, render_compact_html
 
@@ -34,8 +34,10 @@ async def on_query(update: Update, context: BotContext) -> None:
         return
     engine = context.services.engine
     catalog = context.services.catalog(engine)
+    answer: Answer | None = None
     if normalise(query.query):
-        entries = _matches(engine, query.query)
+        answer = engine.ask(query.query)
+        entries = _matches(engine, answer)
         label = messages.INLINE_ASK_PRIVATELY if entries else messages.INLINE_NOTHING_FOUND
     else:
         entries = list(catalog.showcase)
@@ -47,18 +49,22 @@ async def on_query(update: Update, context: BotContext) -> None:
         is_personal=False,
         button=InlineQueryResultsButton(text=label, start_parameter="inline"),
     )
+    if answer is not None:
+        # Telegram sends a query per pause in typing: the log holds drafts too
+        await context.services.record_answer(
+            answer, chat_type="inline", user_id=query.from_user.id
+        )
 
 
-def _matches(engine: Engine, text: str) -> list[Entry]:
+def _matches(engine: Engine, answer: Answer) -> list[Entry]:
     """The engine's answer first (or its gap, or its candidates), then nearby questions."""
-    answer = engine.ask(text)
     found: list[Entry] = []
     if answer.kind == "answer" and answer.entry is not None:
         found.append(answer.entry)
     if answer.gap is not None:
         found.append(answer.gap)
     found += answer.candidates
-    for scored in engine.rank(text):
+    for scored in engine.rank(answer.question):
         if len(found) >= MAX_RESULTS or scored.score < OFFER_AT:
             break
         if scored.entry.kind == "fact" and scored.entry not in found:

@@ -8,6 +8,8 @@ Callback data are short prefixed ids, never question text (Telegram allows 64 by
     tl:<page>               the topic list, page n (0-based)
     t:<topic>:<page>        the questions of topic n, page n
     a:<article>             the full text of article n
+    ut:<group>:<entry-id>   (admins) add unanswered question group n as a variant of the entry
+    ui:<group>              (admins) ignore unanswered question group n
 """
 
 from __future__ import annotations
@@ -75,10 +77,29 @@ class FullText:
     article: int
 
 
-Action = Ask | Feedback | NoneOfThese | TopicList | TopicQuestions | FullText
+@dataclass(frozen=True)
+class TeachVariant:
+    """Add the question of /unanswered group `group` as a variant of `entry_id` (admins)."""
+
+    group: int
+    entry_id: str
+
+
+@dataclass(frozen=True)
+class IgnoreQuestion:
+    """Leave the question of /unanswered group `group` out of /unanswered (admins)."""
+
+    group: int
+
+
+Action = (
+    Ask | Feedback | NoneOfThese | TopicList | TopicQuestions | FullText | TeachVariant
+    | IgnoreQuestion
+)
 
 _ID = r"([a-z0-9][a-z0-9-]{0,23})"
 _NUM = r"(0|[1-9][0-9]{0,3})"
+_GROUP = r"([1-9][0-9]{0,8})"
 _PATTERNS: tuple[tuple[re.Pattern[str], type], ...] = (
     (re.compile(rf"^q:{_ID}$"), Ask),
     (re.compile(rf"^fb:{_ID}:(up|down)$"), Feedback),
@@ -86,6 +107,8 @@ _PATTERNS: tuple[tuple[re.Pattern[str], type], ...] = (
     (re.compile(rf"^tl:{_NUM}$"), TopicList),
     (re.compile(rf"^t:{_NUM}:{_NUM}$"), TopicQuestions),
     (re.compile(rf"^a:{_NUM}$"), FullText),
+    (re.compile(rf"^ut:{_GROUP}:{_ID}$"), TeachVariant),
+    (re.compile(rf"^ui:{_GROUP}$"), IgnoreQuestion),
 )
 
 
@@ -231,6 +254,25 @@ def source_keyboard(knowledge: Knowledge) -> InlineKeyboardMarkup:
             for i, a in enumerate(articles)
         ]
     )
+
+
+def unanswered_keyboard(group: int, closest: tuple[Entry, ...]) -> InlineKeyboardMarkup:
+    """(Admins) one "add as a variant of <entry>" button per close entry, then "ignore"."""
+    rows = [
+        [
+            _button(
+                messages.TEACH_BUTTON.format(question=_short(e.question)),
+                f"ut:{group}:{e.id}",
+            )
+        ]
+        for e in closest
+    ]
+    rows.append([_button(messages.IGNORE_BUTTON, f"ui:{group}")])
+    return InlineKeyboardMarkup(rows)
+
+
+def _short(text: str, limit: int = 24) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 # ----- deep links ------------------------------------------------------------------------------

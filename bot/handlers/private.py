@@ -45,7 +45,10 @@ async def answer_question(context: BotContext, chat_id: int, question: str) -> N
         # nothing left once emoji, punctuation and invisible characters are gone
         await send_examples(context, chat_id, messages.EMPTY_QUESTION)
         return
-    await send_answer(context, chat_id, engine.ask(question), catalog)
+    answer = engine.ask(question)
+    await send_answer(context, chat_id, answer, catalog)
+    # a private chat's id is its user's id; logged after the reply, so as not to delay it
+    await context.services.record_answer(answer, chat_type="private", user_id=chat_id)
 
 
 async def send_answer(context: BotContext, chat_id: int, answer: Answer, catalog: Catalog) -> None:
