@@ -62,6 +62,9 @@ class Knowledge:
     entries: tuple[Entry, ...]
     aliases: tuple[tuple[str, ...], ...]
     warnings: tuple[Problem, ...] = ()
+    # the alias groups of each article (slug): they hold for that article's entries only,
+    # so that one report's "大会" is not every report's
+    article_aliases: Mapping[str, tuple[tuple[str, ...], ...]] = field(default_factory=dict)
     by_id: Mapping[str, Entry] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -98,6 +101,7 @@ def scan_knowledge(root: Path) -> tuple[Knowledge | None, list[Problem]]:
     articles: dict[str, Article] = {}
     entries: list[Entry] = []
     aliases: list[tuple[str, ...]] = []
+    article_aliases: dict[str, list[tuple[str, ...]]] = {}
     for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
         if not _inside(folder, root, problems):
             continue
@@ -108,7 +112,9 @@ def scan_knowledge(root: Path) -> tuple[Knowledge | None, list[Problem]]:
         for path in sorted(folder.glob("qa*.yaml")):
             source = _read_yaml(path, root, problems)
             if source is not None:
-                aliases.extend(_aliases(source, problems))
+                groups = list(_aliases(source, problems))
+                aliases.extend(groups)
+                article_aliases.setdefault(article.slug, []).extend(groups)
                 entries.extend(_entries(source, article, "fact", problems))
     chitchat = root / CHITCHAT_FILE
     if chitchat.exists():
@@ -126,6 +132,7 @@ def scan_knowledge(root: Path) -> tuple[Knowledge | None, list[Problem]]:
         entries=tuple(entries),
         aliases=tuple(aliases),
         warnings=tuple(problems),
+        article_aliases={slug: tuple(groups) for slug, groups in article_aliases.items()},
     )
     return knowledge, problems
 

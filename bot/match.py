@@ -44,6 +44,7 @@ FRAME_WORDS = frozenset(
     要求 情况 内容 方面 态度 表现 做法 方式 方法 办法 应该 需要 提出 表示 提到 指出 强调 说 讲 讲话
     会上 会议上 大会上 具体 哪方面 什么样 程度 怎么办 做 干 搞 是不是 是否 能不能 会不会 算 属于
     意思 含义 包括 包含 哪几 几个 几项 情形 问题 事 事情 东西 内容是 说法 提 问 回答 答案 哪里 啥样
+    名字 姓名 叫 称呼 名称
     mean meaning say said talk talked mention mentioned ask asked
     """.split()
 )
@@ -105,6 +106,17 @@ class Scored:
     coverage: float
 
 
+@dataclass(frozen=True)
+class _View:
+    """A question's terms as seen by one article's aliases."""
+
+    weights: dict[str, float]
+    total: float
+    pairs: dict[str, list[str]]
+    joined: str
+    known: float  # share of the question's weight that the article's own words carry
+
+
 @lru_cache(maxsize=65536)
 def _syllable(ch: str) -> str:
     """A toneless, accent-tolerant pinyin key for one character (zh=z, ch=c, sh=s, n=l, in=ing)."""
@@ -151,11 +163,20 @@ class Engine:
         self.knowledge = knowledge
         self.tuning = tuning or Tuning()
         self._segmenter = segmenter
-        self._alias: dict[str, str] = {}
-        for group in knowledge.aliases:
-            canonical = normalise(group[0]).replace(" ", "")
-            for name in group:
-                self._alias[normalise(name).replace(" ", "")] = canonical
+        # aliases hold within their own article: name -> canonical name, per article slug
+        self._aliases: dict[str | None, dict[str, str]] = {None: {}}
+        for slug, groups in knowledge.article_aliases.items():
+            mapping = self._aliases.setdefault(slug, {})
+            for group in groups:
+                canonical = normalise(group[0]).replace(" ", "")
+                for name in group:
+                    mapping[normalise(name).replace(" ", "")] = canonical
+        self._alias_names = frozenset(name for m in self._aliases.values() for name in m)
+        # every canonical name a word may stand for, in any article (for candidate lookup)
+        self._canonicals: dict[str, set[str]] = defaultdict(set)
+        for mapping in self._aliases.values():
+            for name, canonical in mapping.items():
+                self._canonicals[name].add(canonical)
         segmenter.add_words(self._user_words())
         # anything that stands in an article is a real word there, never a typo
         self._article_text = "\n".join(a.text for a in knowledge.articles.values())
@@ -173,15 +194,15 @@ class Engine:
             forms = []
             for text in entry.questions:
                 norm = self.form(text)
-                terms = self.terms(text, correct=False)
+                terms = self.terms(text, correct=False, article=entry.article)
                 strong.update(terms)
                 forms.append((norm, " ".join(terms)))
                 self._exact.setdefault(norm, i)
             weak: set[str] = set()
             if entry.kind != "chitchat":  # a small-talk reply's examples are not its subject
-                weak.update(self.terms(entry.answer, correct=False))
+                weak.update(self.terms(entry.answer, correct=False, article=entry.article))
             for passage in entry.passages:
-                weak.update(self.terms(passage.text, correct=False))
+                weak.update(self.terms(passage.text, correct=False, article=entry.article))
             self._strong.append(frozenset(strong))
             self._weak.append(frozenset(weak - strong))
             self._forms.append(tuple(forms))
@@ -223,9 +244,13 @@ class Engine:
             self._asks.append(_intents(normalise(entry.question)))
         # homophone table: pinyin of every known CJK term of 2 to 6 characters
         self._homophones: dict[tuple[str, ...], str] = {}
-        for term in sorted(self._vocab | set(self._alias), key=lambda t: (-df.get(t, 0), t)):
+        for term in sorted(self._vocab | self._alias_names, key=lambda t: (-df.get(t, 0), t)):
             if _is_cjk(term) and 2 <= len(term) <= 6:
                 self._homophones.setdefault(pinyin_key(term), term)
+        # every term each article's entries use, to tell which article a question is about
+        self._article_vocab: dict[str | None, set[str]] = defaultdict(set)
+        for entry, strong_terms, weak_terms in zip(entries, self._strong, self._weak, strict=True):
+            self._article_vocab[entry.article] |= strong_terms | weak_terms
         self._postings: dict[str, list[int]] = defaultdict(list)
         for i, (strong_terms, weak_terms) in enumerate(zip(self._strong, self._weak, strict=True)):
             for term in strong_terms | weak_terms:
@@ -235,7 +260,7 @@ class Engine:
 
     def _user_words(self) -> set[str]:
         """Names, titles and quoted terms that jieba must keep whole."""
-        words = set(self._alias)
+        words = set(self._alias_names)
         for article in self.knowledge.articles.values():
             for quoted in re.findall(r"“([^”]{2,12})”", article.text):
                 words.update(part for part in re.split(r"[、,]", quoted) if 2 <= len(part) <= 8)
@@ -297,7 +322,7 @@ class Engine:
             return False  # 是, 的, 吗: function words are not typos of content words
         if len(token) == 1:
             return True
-        known = token in self._vocab or token in self._alias
+        known = token in self._vocab or token in self._alias_names
         return not known and self._segmenter.frequency(token) < LOOSE_BELOW
 
     def _homophone(self, window: str) -> str | None:
@@ -309,12 +334,21 @@ class Engine:
         same = sum(a == b for a, b in zip(window, term, strict=True))
         return term if same >= 1 and len(window) - same <= max(1, len(window) // 2) else None
 
-    def terms(self, text: str, *, correct: bool = True, normalised: bool = False) -> list[str]:
-        """Content terms of a text: segmented, aliases resolved, function words dropped."""
+    def terms(
+        self,
+        text: str,
+        *,
+        correct: bool = True,
+        normalised: bool = False,
+        article: str | None = None,
+    ) -> list[str]:
+        """Content terms of a text: segmented, the article's aliases resolved, function
+        words dropped."""
         norm = text if normalised else normalise(text)
         compacted = self._compact(norm)
         if correct:
             compacted = self.correct(compacted)
+        aliases = self._aliases.get(article, self._aliases[None])
         out = []
         for word in self._segmenter.cut(compacted):
             word = word.strip()
@@ -322,7 +356,7 @@ class Engine:
                 continue
             if _LATIN_WORD.fullmatch(word):
                 word = _stem(word)
-            out.append(self._alias.get(word, word))
+            out.append(aliases.get(word, word))
         return out
 
     # ----- scoring ---------------------------------------------------------------------------
@@ -348,6 +382,23 @@ class Engine:
                 )
         return best
 
+    def _view(self, plain: list[str], slug: str | None) -> _View:
+        """The question's terms as one article names things, with their weights."""
+        aliases = self._aliases.get(slug, self._aliases[None])
+        terms = [aliases.get(t, t) for t in plain]
+        weights = {t: self._weight(t) for t in dict.fromkeys(terms)}
+        pairs = {t: _pairs(t) for t in weights if t not in self._vocab and len(t) >= 2}
+        total = sum(weights.values())
+        vocab = self._article_vocab.get(slug, set())
+        known = sum(w for t, w in weights.items() if t in vocab) / total if total else 0.0
+        return _View(
+            weights=weights,
+            total=total,
+            pairs={t: p for t, p in pairs.items() if p},
+            joined=" ".join(terms),
+            known=known,
+        )
+
     def rank(self, text: str, *, exclude: str | None = None) -> list[Scored]:
         """Every entry that shares anything with the question, best first."""
         tuning = self.tuning
@@ -357,36 +408,38 @@ class Engine:
         if not query:
             return []
         exact = self._exact.get(raw, self._exact.get(query)) if exclude is None else None
-        terms = self.terms(query, correct=False, normalised=True)
-        unique = list(dict.fromkeys(terms))
-        weights = {t: self._weight(t) for t in unique}
-        total = sum(weights.values())
-        term_pairs = {t: _pairs(t) for t in unique if t not in self._vocab and len(t) >= 2}
-        term_pairs = {t: p for t, p in term_pairs.items() if p}
+        plain = self.terms(query, correct=False, normalised=True)
         candidates: set[int] = set()
-        for term in unique:
-            candidates.update(self._postings.get(term, ()))
-        for pairs in term_pairs.values():
-            for pair in pairs:
-                candidates.update(self._pair_postings.get(pair, ()))
+        for term in dict.fromkeys(plain):
+            for name in (term, *self._canonicals.get(term, ())):
+                candidates.update(self._postings.get(name, ()))
+            if term not in self._vocab:
+                for pair in _pairs(term):
+                    candidates.update(self._pair_postings.get(pair, ()))
         if exact is not None:
             candidates.add(exact)
         asked = _intents(norm)
-        joined = " ".join(terms)
+        views: dict[str | None, _View] = {}
         covered = []
         for i in candidates:
+            slug = self._entries[i].article
+            view = views.get(slug)
+            if view is None:
+                view = views[slug] = self._view(plain, slug)
             strong, weak, entry_pairs = self._strong[i], self._weak[i], self._pairs[i]
             got = 0.0
-            for term, weight in weights.items():
+            for term, weight in view.weights.items():
                 if term in strong:
                     got += weight
                 elif term in weak:
                     got += tuning.weak_credit * weight
-                elif term in term_pairs:
-                    pairs = term_pairs[term]
+                elif term in view.pairs:
+                    pairs = view.pairs[term]
                     share = sum(p in entry_pairs for p in pairs) / len(pairs)
                     got += tuning.partial_credit * share * weight
-            covered.append((got / total if total else 0.0, i))
+            covered.append((got / view.total if view.total else 0.0, i))
+        # with several articles, one that lacks the question's words answers something else
+        best_known = max((v.known for k, v in views.items() if k is not None), default=0.0)
         # only the entries that cover the question best are worth the fuzzy comparison
         covered.sort(reverse=True)
         shortlist = covered[:SHORTLIST]
@@ -395,9 +448,12 @@ class Engine:
         scored = []
         for coverage, i in shortlist:
             entry = self._entries[i]
-            best = self._fuzzy(i, query, joined, exclude)
+            best = self._fuzzy(i, query, views[entry.article].joined, exclude)
             fuzzy = best / 100.0
             score = tuning.fuzzy_weight * fuzzy + (1 - tuning.fuzzy_weight) * coverage
+            view = views[entry.article]
+            if entry.article is not None and best_known > 0 and view.known < best_known:
+                score *= view.known / best_known
             if exact == i:
                 score = max(score, 1.0)
             elif entry.kind == "chitchat":
