@@ -101,7 +101,9 @@ def format_report(report: Report, *, failures: bool = True) -> str:
         "",
         "by expected outcome:",
     ]
-    lines += [f"  {k:<10} {v[0]:>4}/{v[1]:<4} {_pct(*v)}" for k, v in sorted(report.by_expect.items())]
+    lines += [
+        f"  {k:<10} {v[0]:>4}/{v[1]:<4} {_pct(*v)}" for k, v in sorted(report.by_expect.items())
+    ]
     lines.append("by category:")
     lines += [
         f"  {k:<12} {v[0]:>4}/{v[1]:<4} {_pct(*v)}" for k, v in sorted(report.by_category.items())

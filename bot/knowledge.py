@@ -20,7 +20,15 @@ from bot.normalise import compact
 MAX_FILE_BYTES = 2 * 1024 * 1024
 ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,23}$")
 ENTRY_KEYS = {
-    "id", "kind", "topic", "question", "answer", "passages", "variants", "related", "draft",
+    "id",
+    "kind",
+    "topic",
+    "question",
+    "answer",
+    "passages",
+    "variants",
+    "related",
+    "draft",
 }
 ENTRY_KINDS: tuple[EntryKind, ...] = ("fact", "gap", "chitchat")
 CHITCHAT_FILE = "chitchat.yaml"
@@ -153,7 +161,9 @@ def _read_text(path: Path, root: Path, problems: list[Problem]) -> str | None:
     try:
         size = path.stat().st_size
         if size > MAX_FILE_BYTES:
-            problems.append(Problem(path, 0, f"file too large ({size} bytes, limit {MAX_FILE_BYTES})"))
+            problems.append(
+                Problem(path, 0, f"file too large ({size} bytes, limit {MAX_FILE_BYTES})")
+            )
             return None
         raw = path.read_bytes()
     except OSError as exc:
@@ -245,7 +255,9 @@ def _aliases(source: _Source, problems: list[Problem]) -> Iterator[tuple[str, ..
         problems.append(Problem(source.path, _line(node), "aliases must be a list of lists"))
         return
     for group, group_node in zip(groups, _items(node) or [None] * len(groups), strict=False):
-        if not (isinstance(group, list) and len(group) >= 2 and all(isinstance(x, str) for x in group)):
+        if not (
+            isinstance(group, list) and len(group) >= 2 and all(isinstance(x, str) for x in group)
+        ):
             problems.append(
                 Problem(source.path, _line(group_node), "an alias group is a list of 2+ names")
             )
@@ -287,7 +299,9 @@ def _entry(
 ) -> Entry | None:
     line = _line(node)
     if not isinstance(raw, dict):
-        problems.append(Problem(path, line, "an entry must be a mapping (id, question, answer, ...)"))
+        problems.append(
+            Problem(path, line, "an entry must be a mapping (id, question, answer, ...)")
+        )
         return None
     entry_id = raw.get("id")
     label = entry_id if isinstance(entry_id, str) else None
@@ -348,7 +362,9 @@ def _str_list(
     value = raw.get(key) or []
     child = _child(node, key)
     if not isinstance(value, list):
-        problems.append(Problem(path, _line(child) or _line(node), f"`{key}` must be a list", label))
+        problems.append(
+            Problem(path, _line(child) or _line(node), f"`{key}` must be a list", label)
+        )
         return []
     out = []
     for item, item_node in zip(value, _items(child), strict=False):
@@ -425,7 +441,12 @@ def _check_across(entries: list[Entry], problems: list[Problem]) -> None:
             key = compact(text)
             if not key:
                 problems.append(
-                    Problem(entry.file, entry.line, f"variant {text!r} is empty once normalised", entry.id)
+                    Problem(
+                        entry.file,
+                        entry.line,
+                        f"variant {text!r} is empty once normalised",
+                        entry.id,
+                    )
                 )
                 continue
             other = owner.setdefault(key, entry)

@@ -61,7 +61,9 @@ class Library:
                 tuple(problems),
                 added=tuple(sorted(new.keys() - old.keys())) if old else (),
                 changed=tuple(
-                    sorted(k for k in new.keys() & old.keys() if _content(new[k]) != _content(old[k]))
+                    sorted(
+                        k for k in new.keys() & old.keys() if _content(new[k]) != _content(old[k])
+                    )
                 ),
                 removed=tuple(sorted(old.keys() - new.keys())),
                 uncovered=len(uncovered),

@@ -25,14 +25,15 @@ from bot.segment import Segmenter, default_cache_dir
 # Function words and question words: they say how something is asked, not what about.
 STOPWORDS = frozenset(
     """
-    的 了 吗 呢 啊 吧 呀 嘛 哦 么 呐 哈 嗯 啦 喽 是 在 和 与 及 跟 同 把 被 对 给 从 向 将 就 都 也
-    还 又 而 并 或 等 这 那 这个 那个 这次 那次 此次 本次 这场 那场 请问 请 问 问下 一下 下 我 我们
-    你 你们 他 他们 她 它 想 想问 想知道 知道 告诉 说说 讲讲 聊聊 介绍 介绍一下 有 有没有 没有 啥
-    什么 什么样 怎么 怎样 怎么样 哪天 那天 当天 那时 如何 哪 哪些 哪个 哪儿 谁 多少 几 为什么 为何 咋 呗 能 可以 得 地 着
-    过 个 些 里 上 中 其 之 所 以 于 具体 具体说 到底 究竟 一共 总共 分别 主要 都有 还有 呢 哪位 啥子
-    the a an of at is are was were be been did do does what who whom which whose in on to for
-    about this that these those by with how why when where and or it its his her their there
-    any me i you tell please can could would should will shall was has have had from as
+    的 了 吗 呢 啊 吧 呀 嘛 哦 么 呐 哈 嗯 啦 喽 是 在 和 与 及 跟 同 把 被 对 给 从 向 将 就 都
+    也 还 又 而 并 或 等 这 那 这个 那个 这次 那次 此次 本次 这场 那场 请问 请 问 问下 一下 下 我
+    我们 你 你们 他 他们 她 它 想 想问 想知道 知道 告诉 说说 讲讲 聊聊 介绍 介绍一下 有 有没有
+    没有 啥 什么 什么样 怎么 怎样 怎么样 哪天 那天 当天 那时 如何 哪 哪些 哪个 哪儿 谁 多少 几
+    为什么 为何 咋 呗 能 可以 得 地 着 过 个 些 里 上 中 其 之 所 以 于 具体 具体说 到底 究竟 一共
+    总共 分别 主要 都有 还有 呢 哪位 啥子 the a an of at is are was were be been did do does what
+    who whom which whose in on to for about this that these those by with how why when where and
+    or it its his her their there any me i you tell please can could would should will shall was
+    has have had from as
     """.split()
 )
 
@@ -41,30 +42,84 @@ _LATIN_WORD = re.compile(r"[a-z]+")
 # Words that frame a question (its manner, not its subject): they count for little.
 FRAME_WORDS = frozenset(
     """
-    要求 情况 内容 方面 态度 表现 做法 方式 方法 办法 应该 需要 提出 表示 提到 指出 强调 说 讲 讲话
-    会上 会议上 大会上 具体 哪方面 什么样 程度 怎么办 做 干 搞 是不是 是否 能不能 会不会 算 属于
-    意思 含义 包括 包含 哪几 几个 几项 情形 问题 事 事情 东西 内容是 说法 提 问 回答 答案 哪里 啥样
-    名字 姓名 叫 称呼 名称
-    mean meaning say said talk talked mention mentioned ask asked
+    要求 情况 内容 方面 态度 表现 做法 方式 方法 办法 应该 需要 提出 表示 提到 指出 强调 说 讲
+    讲话 会上 会议上 大会上 具体 哪方面 什么样 程度 怎么办 做 干 搞 是不是 是否 能不能 会不会 算
+    属于 意思 含义 包括 包含 哪几 几个 几项 情形 问题 事 事情 东西 内容是 说法 提 问 回答 答案
+    哪里 啥样 名字 姓名 叫 称呼 名称 mean meaning say said talk talked mention mentioned ask asked
     """.split()
 )
 
 # Kinds of question that need a kind of fact: (markers in the question, evidence in the entry).
 INTENTS = {
     "quantity": (
-        ("多少", "几个", "几项", "几点", "几条", "几名", "几位", "几人", "几种", "几次", "how many",
-         "how much", "金额", "经费", "预算", "比例", "人数"),
-        re.compile(r"[0-9]|[一二两三四五六七八九十百千万]+(?:项|个|点|条|名|位|人|天|周|年|月|次|大|方面|套|类|种)"),
+        (
+            "多少",
+            "几个",
+            "几项",
+            "几点",
+            "几条",
+            "几名",
+            "几位",
+            "几人",
+            "几种",
+            "几次",
+            "how many",
+            "how much",
+            "金额",
+            "经费",
+            "预算",
+            "比例",
+            "人数",
+        ),
+        re.compile(
+            r"[0-9]|[一二两三四五六七八九十百千万]+(?:项|个|点|条|名|位|人|天|周|年|月|次|大|方面|套|类|种)"
+        ),
     ),
     "time": (
-        ("什么时候", "何时", "哪天", "几号", "几月", "哪一天", "日期", "哪年", "多久", "多长时间", "几天",
-         "完工", "结束", "截止", "期限", "when", "date"),
-        re.compile(r"昨天|上午|下午|一周|周内|短时间|时间|[0-9一二两三四五六七八九十]+(?:天|日|月|年|周)|年年|长期"),
+        (
+            "什么时候",
+            "何时",
+            "哪天",
+            "几号",
+            "几月",
+            "哪一天",
+            "日期",
+            "哪年",
+            "多久",
+            "多长时间",
+            "几天",
+            "完工",
+            "结束",
+            "截止",
+            "期限",
+            "when",
+            "date",
+        ),
+        re.compile(
+            r"昨天|上午|下午|一周|周内|短时间|时间|[0-9一二两三四五六七八九十]+(?:天|日|月|年|周)|年年|长期"
+        ),
     ),
     # asking what something is or contains: every fact entry can say what it says
     "define": (
-        ("意思", "含义", "指什么", "指的是", "指啥", "是什么", "是啥", "具体", "哪些", "哪几", "包括",
-         "内容", "解释", "mean", "what is", "what are", "what does"),
+        (
+            "意思",
+            "含义",
+            "指什么",
+            "指的是",
+            "指啥",
+            "是什么",
+            "是啥",
+            "具体",
+            "哪些",
+            "哪几",
+            "包括",
+            "内容",
+            "解释",
+            "mean",
+            "what is",
+            "what are",
+            "what does",
+        ),
         re.compile(r"."),
     ),
     "place": (
@@ -78,7 +133,6 @@ CHITCHAT_COVERAGE = 0.75
 SHORTLIST = 16
 # jieba words at least this frequent are real words, never taken for typos
 LOOSE_BELOW = 100
-
 
 
 @dataclass(frozen=True)
@@ -220,8 +274,13 @@ class Engine:
         # character pairs of every entry, so that 违纪 meets 违反纪律 and 督查 meets 督查室
         self._pairs: list[frozenset[str]] = []
         for i, entry in enumerate(entries):
-            text = " ".join((*self._forms_text(i), self.form(entry.answer),
-                             *(self.form(p.text) for p in entry.passages)))
+            text = " ".join(
+                (
+                    *self._forms_text(i),
+                    self.form(entry.answer),
+                    *(self.form(p.text) for p in entry.passages),
+                )
+            )
             self._pairs.append(frozenset(_pairs(text)))
         pair_df: dict[str, int] = defaultdict(int)
         for pairs in self._pairs:
@@ -297,11 +356,7 @@ class Engine:
         k = 0
         while k < len(tokens):
             span = 0
-            while (
-                k + span < len(tokens)
-                and span < 4
-                and self._loose(tokens[k + span])
-            ):
+            while k + span < len(tokens) and span < 4 and self._loose(tokens[k + span]):
                 span += 1
             for m in range(span, 0, -1):
                 window = "".join(tokens[k : k + m])
@@ -488,19 +543,23 @@ class Engine:
         clear = not close or top.score >= tuning.sure_at or top.entry.kind != "fact"
         if top.score >= tuning.answer_at and clear:
             if top.entry.kind == "chitchat":
-                return Answer(text, "chitchat", top.entry, top.score,
-                              suggestions=self._suggest(ranked))
+                return Answer(
+                    text, "chitchat", top.entry, top.score, suggestions=self._suggest(ranked)
+                )
             if top.entry.kind == "gap":
-                return Answer(text, "none", None, top.score, suggestions=self._suggest(ranked),
-                              gap=top.entry)
-            return Answer(text, "answer", top.entry, top.score,
-                          suggestions=self._related(top.entry))
-        near = [s for s in [top, *rivals] if s.entry.kind == "fact" and s.score >= tuning.clarify_at]
+                return Answer(
+                    text, "none", None, top.score, suggestions=self._suggest(ranked), gap=top.entry
+                )
+            return Answer(
+                text, "answer", top.entry, top.score, suggestions=self._related(top.entry)
+            )
+        near = [
+            s for s in [top, *rivals] if s.entry.kind == "fact" and s.score >= tuning.clarify_at
+        ]
         options = [s for s in near if top.score - s.score < 2 * tuning.margin + 0.05][:3]
         if not options:
             return Answer(text, "none", None, top.score, suggestions=self._suggest(ranked))
-        return Answer(text, "clarify", None, top.score,
-                      candidates=tuple(s.entry for s in options))
+        return Answer(text, "clarify", None, top.score, candidates=tuple(s.entry for s in options))
 
     def _related(self, entry: Entry) -> tuple[Entry, ...]:
         by_id = self.knowledge.by_id

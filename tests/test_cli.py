@@ -10,10 +10,22 @@ from pathlib import Path
 
 from .conftest import KNOWLEDGE, ROOT
 
-JSON_KEYS = {"id", "question", "kind", "answered", "answer", "passages", "entry", "score", "suggestions"}
+JSON_KEYS = {
+    "id",
+    "question",
+    "kind",
+    "answered",
+    "answer",
+    "passages",
+    "entry",
+    "score",
+    "suggestions",
+}
 
 
-def run(*args: str, stdin: str = "", env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def run(
+    *args: str, stdin: str = "", env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     full_env = {k: v for k, v in os.environ.items() if k != "TELEGRAM_BOT_TOKEN"}
     full_env.update(env or {})
     return subprocess.run(
@@ -47,7 +59,7 @@ def test_ask_json_stdin_keeps_order_ids_and_reports_bad_lines() -> None:
     records = [json.loads(line) for line in result.stdout.splitlines()]
     assert len(records) == 5
     first, second, bad_json, bad_shape, hello = records
-    assert JSON_KEYS <= first.keys()
+    assert first.keys() >= JSON_KEYS
     assert first["id"] == 7 and first["kind"] == "answer" and first["answered"] is True
     assert "王健" in first["answer"] and first["entry"]
     article = (KNOWLEDGE / "wucheng-zuofeng" / "article.txt").read_text(encoding="utf-8")
@@ -85,7 +97,9 @@ def test_check_fails_with_file_and_line_on_a_broken_copy(knowledge_copy: Path) -
 
 
 def test_knowledge_dir_from_environment(knowledge_copy: Path) -> None:
-    (knowledge_copy / "wucheng-zuofeng" / "qa-broken.yaml").write_text("entries: [\n", encoding="utf-8")
+    (knowledge_copy / "wucheng-zuofeng" / "qa-broken.yaml").write_text(
+        "entries: [\n", encoding="utf-8"
+    )
     result = run("check", env={"BOT_KNOWLEDGE_DIR": str(knowledge_copy)})
     assert result.returncode == 1
     assert "qa-broken.yaml:" in result.stdout

@@ -67,8 +67,18 @@ def test_answers(engine: Engine, question: str, fact: str) -> None:
 
 def test_ten_key_works_are_all_named(engine: Engine) -> None:
     said = answer_of(engine, "十项重点工作是哪些")
-    for work in ("有效投入", "经济运行", "闲置低效工业用地", "重大项目落地投产", "土地报批",
-                 "三改一拆", "信访维稳", "二七新村改造", "防旱抗旱", "个转企"):
+    for work in (
+        "有效投入",
+        "经济运行",
+        "闲置低效工业用地",
+        "重大项目落地投产",
+        "土地报批",
+        "三改一拆",
+        "信访维稳",
+        "二七新村改造",
+        "防旱抗旱",
+        "个转企",
+    ):
         assert work in said
 
 

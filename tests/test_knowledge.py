@@ -72,7 +72,11 @@ def test_good_extra_file_loads(knowledge_copy: Path) -> None:
 
 
 def test_yaml_syntax_error_names_file_and_line(knowledge_copy: Path) -> None:
-    path = write(knowledge_copy, "qa-extra.yaml", GOOD_ENTRY.replace("    answer: 王健主持。", "    answer: [王健"))
+    path = write(
+        knowledge_copy,
+        "qa-extra.yaml",
+        GOOD_ENTRY.replace("    answer: 王健主持。", "    answer: [王健"),
+    )
     (problem,) = errors(knowledge_copy)
     assert problem.file == path.resolve()
     assert problem.line in (5, 6)
@@ -80,7 +84,9 @@ def test_yaml_syntax_error_names_file_and_line(knowledge_copy: Path) -> None:
 
 
 def test_passage_not_in_article_points_at_the_passage_line(knowledge_copy: Path) -> None:
-    write(knowledge_copy, "qa-extra.yaml", GOOD_ENTRY.replace("区长王健主持会议", "区长王建主持会议"))
+    write(
+        knowledge_copy, "qa-extra.yaml", GOOD_ENTRY.replace("区长王健主持会议", "区长王建主持会议")
+    )
     (problem,) = errors(knowledge_copy)
     assert (problem.line, problem.entry) == (6, "test-chair")
     assert "passage not found" in problem.message
