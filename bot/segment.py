@@ -15,6 +15,8 @@ import jieba
 jieba.setLogLevel(logging.WARNING)
 
 _LATIN = re.compile(r"[a-z0-9]+")
+# remembered segmentations (knowledge texts, not questions): about 100 MB at the limit
+MEMO_LIMIT = 500_000
 
 
 class Segmenter:
@@ -26,6 +28,7 @@ class Segmenter:
             cache_dir.mkdir(parents=True, exist_ok=True)
             self._tokenizer.tmp_dir = str(cache_dir)
         self._words: set[str] = set()
+        self._memo: dict[str, list[str]] = {}
         self._lock = threading.Lock()
 
     def warm_up(self) -> None:
@@ -37,6 +40,7 @@ class Segmenter:
         with self._lock:
             for word in words:
                 if word and word not in self._words:
+                    self._memo.clear()  # a new word may change how remembered texts split
                     # a high frequency makes jieba prefer the whole word over its parts
                     self._tokenizer.add_word(word, freq=max(2000, 1000 * len(word)))
                     self._words.add(word)
@@ -44,6 +48,15 @@ class Segmenter:
     def frequency(self, word: str) -> int:
         """How common jieba's dictionary says a word is (0 when it does not know it)."""
         return int(self._tokenizer.FREQ.get(word) or 0)
+
+    def cut_cached(self, text: str) -> list[str]:
+        """`cut`, remembered: knowledge texts are segmented once, not at every reload."""
+        words = self._memo.get(text)
+        if words is None:
+            words = self.cut(text)
+            if len(self._memo) < MEMO_LIMIT:
+                self._memo[text] = words
+        return words
 
     def cut(self, text: str, *, keep_spaces: bool = False) -> list[str]:
         """Words of a normalised text, Latin words kept whole; spaces dropped unless asked."""
