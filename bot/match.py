@@ -11,6 +11,7 @@ import math
 import os
 import re
 from collections import defaultdict
+from itertools import chain
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -137,7 +138,7 @@ INTENT_PENALTY = 0.75
 CHITCHAT_COVERAGE = 0.75
 # how many entries, best covering the question first, get the fuzzy comparison; the exact
 # coverage is worked out for twice as many, picked by a vectorised first pass
-SHORTLIST = 16
+SHORTLIST = 12
 # jieba words at least this frequent are real words, never taken for typos
 LOOSE_BELOW = 100
 
@@ -202,6 +203,10 @@ def _pairs(text: str) -> list[str]:
     return [run[k : k + 2] for run in _CJK_RUN.findall(text) for k in range(len(run) - 1)]
 
 
+def _sorted_words(text: str) -> str:
+    return " ".join(sorted(text.split()))
+
+
 def _arrays(postings: dict[str, list[int]]) -> dict[str, np.ndarray]:
     return {key: np.array(sorted(set(ids)), dtype=np.int32) for key, ids in postings.items()}
 
@@ -254,8 +259,9 @@ class Engine:
         # per entry: terms of its questions (strong) and of its answer and passages (weaker)
         self._strong: list[frozenset[str]] = []
         self._weak: list[frozenset[str]] = []
-        # per entry: (compact form, its terms joined by spaces) of every question variant
-        self._forms: list[tuple[tuple[str, str], ...]] = []
+        # per entry: the compact form of every question variant, and its content words sorted
+        self._form_texts: list[list[str]] = []
+        self._form_words: list[list[str]] = []
         self._exact: dict[str, int] = {}
         # per entry: every character pair of its texts, so that 违纪 meets 违反纪律
         self._pairs: list[frozenset[str]] = []
@@ -284,7 +290,8 @@ class Engine:
                 seen_pairs.update(_pairs(self._analyse(entry.answer)[0]))
             self._strong.append(frozenset(strong))
             self._weak.append(frozenset(weak - strong))
-            self._forms.append(tuple(forms))
+            self._form_texts.append([form for form, _ in forms])
+            self._form_words.append([words for _, words in forms])
             self._pairs.append(frozenset(seen_pairs))
 
         # inverse document frequency over entries
@@ -478,19 +485,23 @@ class Engine:
     ) -> list[float]:
         """Best similarity (0-100) of the question to each shortlisted entry's variants:
         characters as written, and content words in any order (x 0.9), in one C pass each."""
-        forms = [form for i in shortlist for form, _ in self._forms[i]]
-        words = [terms for i in shortlist for _, terms in self._forms[i]]
-        starts = np.cumsum([0] + [len(self._forms[i]) for i in shortlist[:-1]])
-        chars = process.cdist([query], forms, scorer=fuzz.ratio, dtype=np.float32)[0]
-        best = chars
+        forms = list(chain.from_iterable(self._form_texts[i] for i in shortlist))
+        words = list(chain.from_iterable(self._form_words[i] for i in shortlist))
+        sizes = [len(self._form_texts[i]) for i in shortlist]
+        starts = np.cumsum([0, *sizes[:-1]])
+        best = process.cdist([query], forms, scorer=fuzz.ratio, dtype=np.float32)[0]
         # each entry is compared with the question as its own article names things
-        owners = [joined[i] for i in shortlist for _ in self._forms[i]]
-        for text in dict.fromkeys(owners):
-            mine = np.array([owner == text for owner in owners])
-            sorted_words = " ".join(sorted(text.split()))
-            subset = [w for w, keep in zip(words, mine, strict=True) if keep]
-            order = process.cdist([sorted_words], subset, scorer=fuzz.ratio, dtype=np.float32)
-            best[mine] = np.maximum(best[mine], 0.9 * order[0])
+        texts = list(dict.fromkeys(joined[i] for i in shortlist))
+        if len(texts) == 1:
+            order = process.cdist([_sorted_words(texts[0])], words, scorer=fuzz.ratio)[0]
+            best = np.maximum(best, 0.9 * order)
+        else:
+            owners = np.repeat([texts.index(joined[i]) for i in shortlist], sizes)
+            for k, text in enumerate(texts):
+                mine = owners == k
+                subset = [w for w, keep in zip(words, mine, strict=True) if keep]
+                order = process.cdist([_sorted_words(text)], subset, scorer=fuzz.ratio)[0]
+                best[mine] = np.maximum(best[mine], 0.9 * order)
         if exclude is not None:
             best[np.array([form == exclude for form in forms])] = 0.0
         return [float(v) for v in np.maximum.reduceat(best, starts)]
