@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import pickle
 import re
 import threading
 from collections.abc import Iterable
@@ -24,6 +25,7 @@ class Segmenter:
 
     def __init__(self, cache_dir: Path | None = None) -> None:
         self._tokenizer = jieba.Tokenizer()
+        self._cache = cache_dir
         if cache_dir is not None:
             cache_dir.mkdir(parents=True, exist_ok=True)
             self._tokenizer.tmp_dir = str(cache_dir)
@@ -32,8 +34,53 @@ class Segmenter:
         self._lock = threading.Lock()
 
     def warm_up(self) -> None:
-        """Load jieba's dictionary now rather than on the first question."""
-        self._tokenizer.initialize()
+        """Load jieba's dictionary now rather than on the first question.
+
+        jieba's own cache is a marshal file that takes as long to load as the dictionary
+        takes to build (about 0.6 s); the same data pickled loads in about 0.2 s.
+        """
+        tokenizer = self._tokenizer
+        with self._lock:
+            if tokenizer.initialized:
+                return
+            cached = self._read_prefix_cache()
+            if cached is not None:
+                tokenizer.FREQ, tokenizer.total = cached
+                tokenizer.initialized = True
+                return
+        tokenizer.initialize()
+        self._write_prefix_cache(tokenizer.FREQ, tokenizer.total)
+
+    def _prefix_cache(self) -> tuple[Path, tuple[str, int, int]] | None:
+        if self._cache is None:
+            return None
+        source = Path(jieba.__file__).parent / "dict.txt"
+        stat = source.stat()
+        stamp = (jieba.__version__, stat.st_size, int(stat.st_mtime))
+        return self._cache / "jieba-prefix.pickle", stamp
+
+    def _read_prefix_cache(self) -> tuple[dict[str, int], int] | None:
+        where = self._prefix_cache()
+        if where is None or not where[0].exists():
+            return None
+        try:
+            with where[0].open("rb") as stream:
+                stamp, freq, total = pickle.load(stream)  # our own file, in our own cache
+        except (OSError, EOFError, ValueError, TypeError, pickle.UnpicklingError):
+            return None
+        return (freq, total) if stamp == where[1] else None
+
+    def _write_prefix_cache(self, freq: dict[str, int], total: int) -> None:
+        where = self._prefix_cache()
+        if where is None:
+            return
+        partial = where[0].with_suffix(f".{os.getpid()}.tmp")
+        try:
+            with partial.open("wb") as stream:
+                pickle.dump((where[1], freq, total), stream, protocol=pickle.HIGHEST_PROTOCOL)
+            os.replace(partial, where[0])
+        except OSError:
+            partial.unlink(missing_ok=True)  # no cache: a slower start next time, no more
 
     def add_words(self, words: Iterable[str]) -> None:
         """Teach the tokenizer words that must stay whole (names, titles, terms)."""
