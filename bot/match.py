@@ -11,9 +11,9 @@ import math
 import os
 import re
 from collections import defaultdict
-from itertools import chain
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import chain
 from pathlib import Path
 
 import numpy as np
@@ -57,83 +57,43 @@ FRAME_WORDS = frozenset(
 )
 
 # Kinds of question that need a kind of fact: (markers in the question, evidence in the entry).
+_NUMERAL = "[0-9一二两三四五六七八九十百千万]"
 INTENTS = {
     "quantity": (
         (
-            "多少",
-            "几个",
-            "几项",
-            "几点",
-            "几条",
-            "几名",
-            "几位",
-            "几人",
-            "几种",
-            "几次",
-            "how many",
-            "how much",
-            "金额",
-            "经费",
-            "预算",
-            "比例",
-            "人数",
-        ),
-        re.compile(
-            r"[0-9]|[一二两三四五六七八九十百千万]+(?:项|个|点|条|名|位|人|天|周|年|月|次|大|方面|套|类|种)"
-        ),
+            "多少|几个|几项|几点|几条|几名|几位|几人|几种|几次|几支|几座|几处|人数|比例|how many"
+        ).split("|"),
+        re.compile(rf"[0-9]|{_NUMERAL}+(?:项|个|点|条|名|位|人|天|周|年|月|次|大|方面|套|类|种)"),
+    ),
+    "money": (
+        "钱|资金|经费|预算|金额|花了多少|投入多少|how much money|cost|budget".split("|"),
+        re.compile(r"[0-9]+(?:元|万|亿)|资金|经费"),
+    ),
+    "date": (
+        "几月几号|几月几日|几号|几月|哪天|哪一天|日期|哪年|哪一年|date".split("|"),
+        re.compile(rf"{_NUMERAL}+(?:月|日|号)|昨天|今天|前天"),
     ),
     "time": (
-        (
-            "什么时候",
-            "何时",
-            "哪天",
-            "几号",
-            "几月",
-            "哪一天",
-            "日期",
-            "哪年",
-            "多久",
-            "多长时间",
-            "几天",
-            "完工",
-            "结束",
-            "截止",
-            "期限",
-            "when",
-            "date",
-        ),
+        "什么时候|何时|多久|多长时间|几天|完工|结束|截止|期限|when".split("|"),
         re.compile(
-            r"昨天|上午|下午|一周|周内|短时间|时间|[0-9一二两三四五六七八九十]+(?:天|日|月|年|周)|年年|长期"
+            rf"昨天|上午|下午|一周|周内|短时间|时间|{_NUMERAL}+(?:天|日|月|年|周)|年年|长期"
         ),
     ),
     # asking what something is or contains: every fact entry can say what it says
     "define": (
         (
-            "意思",
-            "含义",
-            "指什么",
-            "指的是",
-            "指啥",
-            "是什么",
-            "是啥",
-            "具体",
-            "哪些",
-            "哪几",
-            "包括",
-            "内容",
-            "解释",
-            "mean",
-            "what is",
-            "what are",
-            "what does",
-        ),
+            "意思|含义|指什么|指的是|指啥|是什么|是啥|具体|哪些|哪几|包括|内容|解释|"
+            "mean|what is|what are|what does"
+        ).split("|"),
         re.compile(r"."),
     ),
     "place": (
-        ("在哪", "哪里", "哪儿", "地点", "地址", "在什么地方", "where", "venue"),
+        "在哪|哪里|哪儿|地点|地址|在什么地方|where|venue".split("|"),
         re.compile(r"室|主席台|一线|实地|园区|乡镇|街道|地方"),
     ),
 }
+# "how many X": the X counted, so that an entry must give a number of that very thing
+_COUNTED = re.compile(r"(?:多少|几)(?:个|项|名|位|条|点|种|次|件|支|座|处|家)?([\u4e00-\u9fff]{2})")
 INTENT_PENALTY = 0.75
 CHITCHAT_COVERAGE = 0.75
 # how many entries, best covering the question first, get the fuzzy comparison; the exact
@@ -318,8 +278,10 @@ class Engine:
         # which kinds of fact (quantity, time, place) each entry can give, and asks for
         self._gives: list[frozenset[str]] = []
         self._asks: list[frozenset[str]] = []
+        self._said: list[str] = []
         for entry in entries:
             said = entry.answer + "".join(p.text for p in entry.passages)
+            self._said.append(said)
             self._gives.append(
                 frozenset(k for k, (_, evidence) in INTENTS.items() if evidence.search(said))
             )
@@ -506,6 +468,16 @@ class Engine:
             best[np.array([form == exclude for form in forms])] = 0.0
         return [float(v) for v in np.maximum.reduceat(best, starts)]
 
+    def _counts(self, counted: str | None, i: int) -> bool:
+        """Whether entry i gives a number of the thing a "how many" question counts (an
+        entry that names the thing without a number does not answer it)."""
+        said = self._said[i]
+        if counted is None or counted not in said:
+            return True
+        # 10项重点工作 or 救生衣3000件: the number stands just before or just after the thing
+        near = rf"{_NUMERAL}+[^,。、;]{{0,3}}{counted}|{counted}[^,。、;]{{0,3}}{_NUMERAL}"
+        return re.search(near, said) is not None
+
     def _candidates(self, plain: list[str], exact: int | None) -> tuple[list[int], set[str | None]]:
         """The entries worth scoring exactly, and every article any entry matching the
         question belongs to. A vectorised pass adds up each entry's share of the question's
@@ -562,6 +534,8 @@ class Engine:
         exact = self._exact.get(raw, self._exact.get(query)) if exclude is None else None
         plain = self._plain(tokens if tokens is not None else self._segmenter.cut(query))
         asked = _intents(norm)
+        found = _COUNTED.search(norm) if "quantity" in asked else None
+        counted = found.group(1) if found else None
         views: dict[str | None, _View] = {}
         covered = []
         chosen, articles = self._candidates(plain, exact)
@@ -612,7 +586,7 @@ class Engine:
                 # a gap entry answers one kind of question: the one its own question asks
                 if self._asks[i] - asked:
                     score *= INTENT_PENALTY
-            elif asked - self._gives[i]:
+            elif asked - self._gives[i] or not self._counts(counted, i):
                 score *= INTENT_PENALTY
             scored.append(Scored(entry, score, fuzzy, coverage))
         scored.sort(key=lambda s: (-s.score, s.entry.id))
