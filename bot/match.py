@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import sys
 from collections import defaultdict
 from dataclasses import dataclass
 from functools import lru_cache
@@ -236,7 +237,7 @@ class Engine:
                 strong.update(variant)
                 # content words pre-sorted: token_sort_ratio is then a plain ratio
                 forms.append((compact, " ".join(sorted(variant))))
-                seen_pairs.update(_pairs(compact))
+                seen_pairs.update(map(sys.intern, _pairs(compact)))
                 self._exact.setdefault(compact, i)
             weak: set[str] = set()
             sources = [p.text for p in entry.passages]
@@ -245,9 +246,9 @@ class Engine:
             for text in sources:
                 compact, plain = self._analyse(text)
                 weak.update(aliases.get(t, t) for t in plain)
-                seen_pairs.update(_pairs(compact))
+                seen_pairs.update(map(sys.intern, _pairs(compact)))
             if entry.kind == "chitchat":
-                seen_pairs.update(_pairs(self._analyse(entry.answer)[0]))
+                seen_pairs.update(map(sys.intern, _pairs(self._analyse(entry.answer)[0])))
             self._strong.append(frozenset(strong))
             self._weak.append(frozenset(weak - strong))
             self._form_texts.append([form for form, _ in forms])
@@ -403,7 +404,8 @@ class Engine:
         """A text's compact form and its content words before aliases (segmentation is
         remembered by the segmenter, so a reload re-segments only what changed)."""
         compact = self._compact(normalise(text))
-        return compact, self._plain(self._segmenter.cut_cached(compact))
+        # one string object per distinct word: a large knowledge repeats its words a lot
+        return compact, [sys.intern(w) for w in self._plain(self._segmenter.cut_cached(compact))]
 
     @staticmethod
     def _plain(words: list[str]) -> list[str]:

@@ -1,6 +1,7 @@
 """Accuracy floors on the evaluation sets (deterministic figures, not timings).
 
-heldout.yaml was written from the article alone and is never used for tuning; the floors
+dev.yaml and dev2.yaml tune the engine and the knowledge; heldout.yaml was written from the
+article alone and is never used for tuning; the floors
 sit just under the figures measured when they were last raised, so a change that makes the
 engine or the knowledge worse fails here.
 """
@@ -18,8 +19,9 @@ EVAL = Path(__file__).resolve().parent / "eval"
 
 FLOORS = {
     # file: (answerable answered correctly, unanswerable and chit-chat not answered)
-    "dev.yaml": (0.90, 0.95),
-    "heldout.yaml": (0.82, 0.85),
+    "dev.yaml": (0.96, 0.98),
+    "dev2.yaml": (0.94, 0.98),
+    "heldout.yaml": (0.86, 0.85),
 }
 
 
