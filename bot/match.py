@@ -68,7 +68,7 @@ INTENTS = {
     ),
     "money": (
         "钱|资金|经费|预算|金额|花了多少|投入多少|how much money|cost|budget".split("|"),
-        re.compile(r"[0-9]+(?:元|万|亿)|资金|经费"),
+        re.compile(r"[0-9.]+(?:万|亿)?元|资金|经费"),
     ),
     "date": (
         "几月几号|几月几日|几号|几月|哪天|哪一天|日期|哪年|哪一年|date".split("|"),
@@ -117,6 +117,8 @@ class Tuning:
     frame_factor: float = 0.5  # weight of words that frame a question (要求, 情况, 态度)
     weak_credit: float = 0.85  # a term found only in the answer or passages, not the variants
     partial_credit: float = 0.4  # a term whose character pairs stand in the entry
+    lone_at: float = 0.5  # answer from here when no other entry comes within `lead`
+    lead: float = 0.15
 
 
 @dataclass(frozen=True)
@@ -472,12 +474,12 @@ class Engine:
 
     def _counts(self, counted: str | None, i: int) -> bool:
         """Whether entry i gives a number of the thing a "how many" question counts (an
-        entry that names the thing without a number does not answer it)."""
+        entry that does not name the thing, or names it without a number, does not)."""
         said = self._said[i]
-        if counted is None or counted not in said:
+        if counted is None:
             return True
         # 10项重点工作 or 救生衣3000件: the number stands just before or just after the thing
-        near = rf"{_NUMERAL}+[^,。、;]{{0,3}}{counted}|{counted}[^,。、;]{{0,3}}{_NUMERAL}"
+        near = rf"{_NUMERAL}+[^,，。、;；]{{0,3}}{counted}|{counted}[^,，。、;；]{{0,3}}{_NUMERAL}"
         return re.search(near, said) is not None
 
     def _candidates(self, plain: list[str], exact: int | None) -> tuple[list[int], set[str | None]]:
@@ -610,7 +612,10 @@ class Engine:
         rivals = [s for s in ranked[1:] if s.entry.kind == "fact"]
         close = [s for s in rivals if top.score - s.score < tuning.margin]
         clear = not close or top.score >= tuning.sure_at or top.entry.kind != "fact"
-        if top.score >= tuning.answer_at and clear:
+        # a lone candidate a little under the bar but far ahead of every other entry
+        runner_up = ranked[1].score if len(ranked) > 1 else 0.0
+        lone = top.entry.kind == "fact" and top.score - runner_up >= tuning.lead
+        if clear and (top.score >= tuning.answer_at or (lone and top.score >= tuning.lone_at)):
             if top.entry.kind == "chitchat":
                 return Answer(
                     text, "chitchat", top.entry, top.score, suggestions=self._suggest(ranked)
