@@ -21,7 +21,7 @@ FLOORS = {
     # file: (answerable answered correctly, unanswerable and chit-chat not answered)
     "dev.yaml": (0.96, 0.98),
     "dev2.yaml": (0.94, 0.98),
-    "heldout.yaml": (0.86, 0.85),
+    "heldout.yaml": (0.87, 0.87),
 }
 
 
