@@ -6,8 +6,8 @@ Nothing happens at import time; `python -m bot` calls `run_bot` when TELEGRAM_BO
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
+import signal
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -22,7 +22,6 @@ from telegram import (
 from telegram.constants import ParseMode
 from telegram.error import TelegramError
 from telegram.ext import (
-    AIORateLimiter,
     Application,
     BaseHandler,
     CallbackQueryHandler,
@@ -32,14 +31,17 @@ from telegram.ext import (
     Defaults,
     InlineQueryHandler,
     MessageHandler,
+    TypeHandler,
     filters,
 )
 
-from bot.config import Settings
-from bot.handlers import admin, callbacks, commands, errors, group, inline, private
+from bot.config import Settings, webhook_secret
+from bot.delivery import Delivery, PollingRequest
+from bot.handlers import admin, callbacks, commands, errors, gate, group, inline, private
 from bot.handlers.context import BotContext, BotData, ChatData, QaApplication, Services
 from bot.knowledge import KnowledgeError
 from bot.library import Library
+from bot.logs import quiet_http_logs
 from bot.segment import Segmenter, default_cache_dir
 from bot.store import AsyncStore
 from bot.watch import watch
@@ -61,11 +63,19 @@ WATCHER_STOP_SECONDS = 5.0
 # updates handled at once; answers take milliseconds, the waits are Telegram's flood limits
 CONCURRENT_UPDATES = 16
 
+# the handler group of the gate (bot/handlers/gate.py): lower groups run first, so every
+# update passes it before any handler of group 0, and it can stop the update there
+GATE_GROUP = -1
+
+# the signals that stop the bot cleanly (bot/delivery.py gives its waits a grace period)
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
 
 def handlers() -> list[BaseHandler[Any, BotContext, Any]]:
     """Every handler, in the order PTB tries them (all in group 0: the first match wins)."""
     private_chat = filters.ChatType.PRIVATE
-    groups = filters.ChatType.GROUPS
+    # a forward in a group was written for someone else: it never addresses the bot
+    groups = filters.ChatType.GROUPS & ~filters.FORWARDED
     # new messages only: an edited question is not asked again
     new = filters.UpdateType.MESSAGE
     return [
@@ -119,6 +129,7 @@ def build_application(
     # the store opens its database on its own thread, in post_init
     store = AsyncStore(settings.db_path, retention_days=settings.log_retention_days)
     services = Services(settings, Library(knowledge_dir, segmenter), segmenter, store)
+    timeout = settings.request_timeout
     builder = (
         Application.builder()
         .token(settings.token)
@@ -129,8 +140,13 @@ def build_application(
                 link_preview_options=LinkPreviewOptions(is_disabled=True),
             )
         )
-        # Telegram's flood limits: wait instead of failing, and retry after a 429
-        .rate_limiter(AIORateLimiter(max_retries=3))
+        # Telegram's flood limits (queued, not dropped) and the retry policy: bot/delivery.py
+        .rate_limiter(Delivery())
+        .connect_timeout(timeout)
+        .read_timeout(timeout)
+        .write_timeout(timeout)
+        # getUpdates backs off by itself, in a way a stop cuts short
+        .get_updates_request(PollingRequest(timeout))
         # a chat held up by its flood limit must not hold up every other chat
         .concurrent_updates(CONCURRENT_UPDATES)
         .post_init(post_init)
@@ -140,6 +156,7 @@ def build_application(
         builder = builder.base_url(settings.base_url).base_file_url(file_url(settings.base_url))
     application: QaApplication = builder.build()
     application.bot_data.bind(services)
+    application.add_handler(TypeHandler(Update, gate.check), group=GATE_GROUP)
     application.add_handlers(handlers())
     application.add_error_handler(errors.on_error)
     return application
@@ -212,22 +229,16 @@ def file_url(base_url: str) -> str:
     return f"{head}/file/bot{tail}" if sep else base_url
 
 
-def webhook_secret(settings: Settings) -> str:
-    """WEBHOOK_SECRET, else one derived from the token (Telegram sends it with each update)."""
-    if settings.webhook_secret:
-        return settings.webhook_secret
-    return hashlib.sha256(f"webhook:{settings.token}".encode()).hexdigest()[:32]
-
-
-def quiet_http_logs() -> None:
-    """At INFO httpx logs every request URL, and the URL carries the bot token."""
-    for name in ("httpx", "httpcore"):
-        logging.getLogger(name).setLevel(logging.WARNING)
-
-
 def run_bot(settings: Settings, knowledge_dir: Path) -> int:
-    """Run until SIGINT or SIGTERM (PTB then finishes the updates in flight and stops)."""
+    """Run until SIGINT or SIGTERM: then stop taking updates, finish the replies in flight
+    (waits get a few seconds' grace), close the store and return 0."""
     application = build_application(settings, knowledge_dir)
+    # PTB's own stop signals raise SystemExit in the loop; ours first tell bot/delivery.py to
+    # cut its waits short, then ask PTB to stop the same way (Application.stop_running)
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    for sig in STOP_SIGNALS:
+        loop.add_signal_handler(sig, request_stop, application)
     if settings.webhook_url:
         log.info("webhook mode: listening on port %d", settings.port)
         application.run_webhook(
@@ -237,8 +248,25 @@ def run_bot(settings: Settings, knowledge_dir: Path) -> int:
             webhook_url=settings.webhook_url,
             secret_token=webhook_secret(settings),
             allowed_updates=ALLOWED_UPDATES,
+            stop_signals=None,
         )
     else:
         log.info("polling for updates")
-        application.run_polling(allowed_updates=ALLOWED_UPDATES)
+        application.run_polling(allowed_updates=ALLOWED_UPDATES, stop_signals=None)
+    log.info("stopped")
     return 0
+
+
+def request_stop(application: QaApplication) -> None:
+    """(Signal handler) Stop the bot: give the waiting requests a grace period, stop PTB."""
+    delivery = application.bot.rate_limiter
+    if isinstance(delivery, Delivery):
+        delivery.stop_soon()
+    if application.running:
+        log.info("stopping: finishing the replies in flight")
+        application.stop_running()
+        return
+    # not running yet (still starting) or no more: PTB takes the request when post_init ends,
+    # else ask again until it runs (the loop closes, and this ends, once the bot has stopped)
+    application.stop_running()
+    asyncio.get_running_loop().call_later(0.1, request_stop, application)

@@ -197,8 +197,15 @@ def _chat(args: argparse.Namespace, *, explain: bool) -> int:
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
     from bot.app import run_bot
+    from bot.logs import configure_logging
 
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    return run_bot(settings, knowledge_dir=args.knowledge)
+    # before anything can log: from here on no record carries the token
+    configure_logging(settings.log_level, settings.secrets())
+    try:
+        return run_bot(settings, knowledge_dir=args.knowledge)
+    except KnowledgeError:
+        raise
+    except Exception:
+        # through the log (and its redaction), not as a bare traceback on stderr
+        logging.getLogger("bot").exception("the bot stopped on an error")
+        return 1

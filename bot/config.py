@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -25,6 +26,8 @@ class Settings:
     webhook_secret: str | None = field(default=None, repr=False)
     port: int = 8443
     log_retention_days: int = 90
+    # seconds to wait for the Bot API to accept a connection, take a request or answer it
+    request_timeout: float = 5.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -40,7 +43,21 @@ class Settings:
             webhook_secret=(env.get("WEBHOOK_SECRET") or "").strip() or None,
             port=int(env.get("PORT") or 8443),
             log_retention_days=int(env.get("BOT_LOG_RETENTION_DAYS") or 90),
+            request_timeout=float(env.get("TELEGRAM_REQUEST_TIMEOUT") or 5.0),
         )
+
+    def secrets(self) -> tuple[str, ...]:
+        """What must never appear in a log, an error report or a reply."""
+        if not self.token:
+            return ()
+        return (self.token, webhook_secret(self))
+
+
+def webhook_secret(settings: Settings) -> str:
+    """WEBHOOK_SECRET, else one derived from the token (Telegram sends it with each update)."""
+    if settings.webhook_secret:
+        return settings.webhook_secret
+    return hashlib.sha256(f"webhook:{settings.token}".encode()).hexdigest()[:32]
 
 
 def parse_admin_ids(raw: str) -> frozenset[int]:

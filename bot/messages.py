@@ -71,6 +71,8 @@ BUTTON_EXPIRED = "这个按钮已失效，请重新提问。"
 ENTRY_GONE = "这个问题已不在资料里了，请重新提问。"
 DEEP_LINK_GONE = "这个链接指向的问题已不在资料里了。"
 SORRY = "抱歉，处理你的消息时出了点问题，请稍后再试。"
+SLOW_DOWN = "你问得有点快，我先歇一分钟。请一分钟后再接着问。"
+SLOW_DOWN_BUTTON = "点得有点快，请一分钟后再试。"
 
 # ----- Telegram: topics and source ---------------------------------------------------------
 
@@ -107,6 +109,7 @@ GROUP_HELP = (
 )
 GROUP_ASK_USAGE = "请在 /ask 后面写上问题，或 @{username} 加问题，例如：/ask 谁主持了大会？"
 GROUP_USE_PRIVATE = "这个功能请在私聊里使用，点下面的按钮打开。"
+GROUP_SLOW_DOWN = "这个群里的提问有点多，我先歇一分钟。请一分钟后再问，或者私聊我提问。"
 GROUP_REPEAT = "{who}这个问题{ago}刚回答过，答案就在这条消息里 ↑"
 GROUP_REPEAT_AGO_SECONDS = "几秒前"
 GROUP_REPEAT_AGO_MINUTES = "{minutes} 分钟前"
@@ -126,6 +129,7 @@ RELOAD_CHANGES = "新增 {added}，修改 {changed}，删除 {removed}。"
 RELOAD_WARNINGS = "另有 {count} 条提醒（未覆盖的句子等），运行 python -m bot check 查看。"
 RELOAD_FAILED = "❌ 知识文件有 {count} 处错误，仍在使用上一版："
 ADMIN_ERROR = "⚠️ 处理一条更新时出错：\n<code>{error}</code>"
+ADMIN_ERROR_HELD_BACK = "\n（此前另有 {count} 个重复的错误没有单独报告，详见日志。）"
 RELOAD_ADDED = "新增：{ids}"
 RELOAD_CHANGED = "修改：{ids}"
 RELOAD_REMOVED = "删除：{ids}"

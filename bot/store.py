@@ -41,6 +41,9 @@ LOW_SCORE = 0.7
 # near-duplicate questions (by rapidfuzz ratio of their normalised text) form one group
 GROUP_RATIO = 85.0
 PURGE_EVERY = timedelta(days=1)
+# a logged question or admin detail keeps at most this many characters: matching reads only
+# the first 200 normalised ones (bot/normalise.py), and a 4096-character message is no question
+STORED_TEXT_CHARS = 300
 KINDS: tuple[AnswerKind, ...] = ("answer", "clarify", "chitchat", "none")
 
 # One script per schema version; `PRAGMA user_version` says how many have run.
@@ -282,7 +285,7 @@ class Store:
                     _stamp(now or utc_now()),
                     chat_type,
                     self.hash_user(user_id),
-                    text,
+                    text[:STORED_TEXT_CHARS],
                     kind,
                     entry,
                     float(score),
@@ -326,7 +329,7 @@ class Store:
         with self._transaction() as conn:
             cursor = conn.execute(
                 "INSERT INTO admin_actions (time, admin_id, action, detail) VALUES (?, ?, ?, ?)",
-                (_stamp(now or utc_now()), admin_id, action, detail),
+                (_stamp(now or utc_now()), admin_id, action, detail[:STORED_TEXT_CHARS]),
             )
             return int(cursor.lastrowid or 0)
 
@@ -339,7 +342,7 @@ class Store:
             conn.execute(
                 "INSERT INTO ignored (normalised, example, time) VALUES (?, ?, ?) "
                 "ON CONFLICT (normalised) DO NOTHING",
-                (key, text, _stamp(now or utc_now())),
+                (key, text[:STORED_TEXT_CHARS], _stamp(now or utc_now())),
             )
         return True
 

@@ -9,14 +9,23 @@ or never issued, more than 50 inline results, result ids over 64 bytes, unknown 
 
 Every call is recorded (`calls`); tests inject updates (`push`), which the bot fetches with
 getUpdates (long polling, for real), or `register` updates they deliver some other way.
+
+Faults, for the next N calls of a method (`fail`): a 429 with retry_after, a 502 (as JSON, or
+as an HTML page that echoes the request URL, token included, as some proxies do), an answer
+later than the client waits, a connection dropped before or after the request is carried out.
+`outage_after_updates` makes the server unreachable (connections refused) for a while right
+after it hands out updates. A faulted call is recorded with its `fault`; `errors()` lists only
+what Telegram itself would have refused.
 """
 
 from __future__ import annotations
 
+import contextlib
 import html
 import itertools
 import json
 import re
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -34,6 +43,15 @@ CALLBACK_ANSWER_LIMIT = 200
 INLINE_RESULTS_LIMIT = 50
 RESULT_ID_LIMIT = 64
 QUERY_TOO_OLD = "Bad Request: query is too old and response timeout expired or query ID is invalid"
+# what `fail` can do to a call:
+FAULTS = {
+    "429",  # Too Many Requests with retry_after; not carried out
+    "502",  # Bad Gateway (JSON, as the Bot API answers); not carried out
+    "502-html",  # Bad Gateway as an HTML page echoing the request URL; not carried out
+    "timeout",  # carried out, but answered only after `delay` seconds (the client gave up)
+    "drop",  # the connection is closed before the request is carried out: it is lost
+    "lost-answer",  # carried out, then the connection is closed without an answer
+}
 
 # the parameters PTB sends JSON-encoded (everything else arrives as plain form strings)
 JSON_PARAMS = {
@@ -304,6 +322,17 @@ class Call:
     description: str = ""
     result: Any = None
     started: float = field(default_factory=time.monotonic)
+    fault: str | None = None  # the injected fault, if any (see `FakeBotApi.fail`)
+
+
+@dataclass
+class Fault:
+    """A fault to inject into the next `times` calls of one method."""
+
+    kind: str
+    times: int
+    retry_after: int = 1
+    delay: float = 2.0
 
 
 class FakeBotApi:
@@ -314,6 +343,11 @@ class FakeBotApi:
         self.bot = {"id": BOT_ID, "is_bot": True, "first_name": "会议问答", "username": username}
         self.calls: list[Call] = []
         self.delays: dict[str, float] = {}
+        self._faults: dict[str, list[Fault]] = {}
+        self._outage_after_updates: float | None = None
+        self._connections: set[socket.socket] = set()
+        self._handler: type[BaseHTTPRequestHandler] | None = None
+        self._port = 0
         self._lock = threading.Condition()
         self._updates: list[dict[str, Any]] = []
         self._update_ids = itertools.count(1)
@@ -335,6 +369,18 @@ class FakeBotApi:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
+            def setup(self) -> None:
+                super().setup()
+                with api._lock:
+                    api._connections.add(self.connection)
+
+            def finish(self) -> None:
+                with api._lock:
+                    api._connections.discard(self.connection)
+                # a connection the server dropped on purpose cannot be flushed
+                with contextlib.suppress(OSError):
+                    super().finish()
+
             def do_POST(self) -> None:
                 api._serve(self)
 
@@ -343,11 +389,21 @@ class FakeBotApi:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
+        self._handler = Handler
+        self._listen(0)
         return self
+
+    def _listen(self, port: int) -> None:
+        assert self._handler is not None
+        server = ThreadingHTTPServer(("127.0.0.1", port), self._handler)
+        server.daemon_threads = True
+        self._port = int(server.server_address[1])
+        self._server = server
+        # a short poll interval: an outage takes effect at once
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        self._thread.start()
 
     def stop(self) -> None:
         with self._lock:
@@ -356,11 +412,11 @@ class FakeBotApi:
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
+            self._server = None
 
     @property
     def port(self) -> int:
-        assert self._server is not None
-        return int(self._server.server_address[1])
+        return self._port
 
     @property
     def base_url(self) -> str:
@@ -374,8 +430,68 @@ class FakeBotApi:
             self.calls.clear()
 
     def errors(self) -> list[Call]:
+        """The calls Telegram would have refused (injected faults aside)."""
         with self._lock:
-            return [c for c in self.calls if not c.ok]
+            return [c for c in self.calls if not c.ok and c.fault is None]
+
+    def faulted(self, method: str | None = None) -> list[Call]:
+        """The calls that met an injected fault (of `method`, if given)."""
+        with self._lock:
+            return [c for c in self.calls if c.fault and method in (None, c.method)]
+
+    def fail(
+        self, method: str, kind: str, times: int = 1, *, retry_after: int = 1, delay: float = 2.0
+    ) -> None:
+        """Make the next `times` calls of `method` meet `kind` (one of FAULTS), after any
+        faults already queued for it."""
+        if kind not in FAULTS:
+            raise ValueError(f"unknown fault {kind!r}")
+        with self._lock:
+            self._faults.setdefault(method, []).append(Fault(kind, times, retry_after, delay))
+
+    def clear_faults(self) -> None:
+        with self._lock:
+            self._faults.clear()
+            self._outage_after_updates = None
+
+    def outage_after_updates(self, seconds: float) -> None:
+        """The next getUpdates that hands out updates is the last call to get through for
+        `seconds`: every connection is closed and new ones are refused (before its answer
+        leaves, so the bot meets the outage with its very next request)."""
+        with self._lock:
+            self._outage_after_updates = seconds
+
+    def _take_fault(self, method: str) -> Fault | None:
+        with self._lock:
+            queued = self._faults.get(method)
+            if not queued:
+                return None
+            fault = queued[0]
+            fault.times -= 1
+            if fault.times <= 0:
+                queued.pop(0)
+            return fault
+
+    def _outage(self, seconds: float, keep: socket.socket) -> None:
+        """Refuse connections for `seconds`: close the listener and every connection but `keep`
+        (the caller answers on it and closes it), then listen again on the same port."""
+        server = self._server
+        if server is None:
+            return
+        server.shutdown()
+        server.server_close()
+        with self._lock:
+            open_ = [c for c in self._connections if c is not keep]
+        for connection in open_:
+            _drop(connection)
+
+        def reopen() -> None:
+            if not self._closing:
+                self._listen(self._port)
+
+        timer = threading.Timer(seconds, reopen)
+        timer.daemon = True
+        timer.start()
 
     def calls_to(self, *methods: str) -> list[Call]:
         with self._lock:
@@ -533,8 +649,15 @@ class FakeBotApi:
             )
             return
         call = Call(method, params)
+        fault = self._take_fault(method)
         with self._lock:
+            call.fault = fault.kind if fault else None
             self.calls.append(call)
+        if fault is not None and fault.kind in ("429", "502", "502-html", "drop"):
+            with self._lock:
+                call.ok, call.description = False, f"injected fault: {fault.kind}"
+            self._inject(request, fault)
+            return
         delay = self.delays.get(method)
         if delay:
             time.sleep(delay)
@@ -554,19 +677,66 @@ class FakeBotApi:
             return
         with self._lock:
             call.result = result
+            outage = self._outage_after_updates if method == "getUpdates" and result else None
+            if outage is not None:
+                self._outage_after_updates = None
+        if fault is not None and fault.kind == "lost-answer":
+            _drop(request.connection)
+            request.close_connection = True
+            return
+        if fault is not None and fault.kind == "timeout":
+            time.sleep(fault.delay)  # the client has given up by now
+        if outage is not None:
+            self._outage(outage, keep=request.connection)
+            request.close_connection = True
         self._respond(request, 200, {"ok": True, "result": result})
 
-    @staticmethod
-    def _respond(request: BaseHTTPRequestHandler, status: int, payload: dict[str, Any]) -> None:
+    def _inject(self, request: BaseHTTPRequestHandler, fault: Fault) -> None:
+        """Answer (or not) as the fault says, without carrying the request out."""
+        if fault.kind == "drop":
+            _drop(request.connection)
+            request.close_connection = True
+        elif fault.kind == "429":
+            description = f"Too Many Requests: retry after {fault.retry_after}"
+            self._respond(
+                request,
+                429,
+                {
+                    "ok": False,
+                    "error_code": 429,
+                    "description": description,
+                    "parameters": {"retry_after": fault.retry_after},
+                },
+            )
+        elif fault.kind == "502":
+            self._respond(
+                request, 502, {"ok": False, "error_code": 502, "description": "Bad Gateway"}
+            )
+        else:  # "502-html": a proxy's error page, naming the URL (and so the token)
+            page = f"<html><body><h1>502 Bad Gateway</h1><p>POST {request.path}</p></body></html>"
+            self._respond_raw(request, 502, page.encode(), "text/html")
+
+    @classmethod
+    def _respond(
+        cls, request: BaseHTTPRequestHandler, status: int, payload: dict[str, Any]
+    ) -> None:
         data = json.dumps(payload, ensure_ascii=False).encode()
+        cls._respond_raw(request, status, data, "application/json")
+
+    @staticmethod
+    def _respond_raw(
+        request: BaseHTTPRequestHandler, status: int, data: bytes, content_type: str
+    ) -> None:
         try:
             request.send_response(status)
-            request.send_header("Content-Type", "application/json")
+            request.send_header("Content-Type", content_type)
             request.send_header("Content-Length", str(len(data)))
+            if request.close_connection:
+                request.send_header("Connection", "close")
             request.end_headers()
             request.wfile.write(data)
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the client gave up (a cancelled long poll)
+        except OSError:
+            pass  # the client gave up (a cancelled long poll, a timed-out request)
 
     @staticmethod
     def _params(body: bytes, ctype: str) -> dict[str, Any]:
@@ -825,6 +995,12 @@ class FakeBotApi:
     def _api_sendChatAction(self, params: dict[str, Any]) -> Any:
         self._chat(params)
         return True
+
+
+def _drop(connection: socket.socket) -> None:
+    """Close a connection from the server's side at once, whatever is in flight on it."""
+    with contextlib.suppress(OSError):
+        connection.shutdown(socket.SHUT_RDWR)
 
 
 def auto_entities(text: str) -> list[dict[str, Any]]:

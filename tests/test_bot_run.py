@@ -51,8 +51,8 @@ def _env(cache_dir: Path, **extra: str) -> dict[str, str]:
         BOT_DB_PATH=str(cache_dir / "bot.sqlite3"),
         LOG_LEVEL="INFO",
         PYTHONUNBUFFERED="1",
-        **extra,
     )
+    env.update(extra)
     return env
 
 
@@ -193,3 +193,88 @@ def test_broken_knowledge_stops_start_up_with_the_problems(
     assert code == 1, output
     assert "qa.yaml:2" in output and "Bad Id" in output
     assert not api.calls_to("getUpdates")
+
+
+def test_sigterm_while_polling_waits_out_a_429_exits_in_time(
+    api: FakeBotApi, cache_dir: Path, tmp_path: Path
+) -> None:
+    """PTB's own polling loop would sleep out retry_after (here 60 s) before it noticed a
+    stop; the bot waits inside the poll instead, which the stop cancels."""
+    api.fail("getUpdates", "502")
+    api.fail("getUpdates", "429", times=1000, retry_after=60)
+    env = _env(cache_dir, TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_BASE_URL=api.base_url)
+    proc, log = _start(env, tmp_path)
+    try:
+        assert api.wait_for(lambda: bool(api.faulted("getUpdates")[1:]), START_TIMEOUT), (
+            log.read_text()
+        )
+        time.sleep(0.5)  # well into the 60 s wait
+        started = time.monotonic()
+        code = _stop(proc)
+        took = time.monotonic() - started
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    output = log.read_text(encoding="utf-8", errors="replace")
+    assert code == 0 and took < 10, output
+    # after the 429 no long poll was made, only PTB's confirming call at the stop (timeout 0)
+    after = api.calls_to("getUpdates")[2:]
+    assert [c.params.get("timeout") for c in after] == [0], output
+    assert api.errors() == []
+
+
+# a token the log scan can recognise anywhere (and the shape TOKEN_SHAPE redacts)
+LEAKY_TOKEN = "5550001234:LEAKCHECK_zz9Yy8Xx7Ww6Vv5Uu4Tt3Ss2"
+
+
+def test_no_secret_reaches_the_logs_through_faults(cache_dir: Path, tmp_path: Path) -> None:
+    """Faults at start-up, while polling and while replying, with every log at DEBUG and
+    error pages that echo the request URL: the token is in no log line, traceback or request,
+    and both replies arrive exactly once."""
+    api = FakeBotApi(token=LEAKY_TOKEN).start()
+    try:
+        api.fail("setMyCommands", "502-html")
+        api.fail("deleteWebhook", "drop")
+        api.fail("getUpdates", "502-html")
+        env = _env(
+            cache_dir,
+            TELEGRAM_BOT_TOKEN=LEAKY_TOKEN,
+            TELEGRAM_BASE_URL=api.base_url,
+            TELEGRAM_REQUEST_TIMEOUT="1",
+            LOG_LEVEL="DEBUG",
+        )
+        proc, log = _start(env, tmp_path)
+        try:
+            polling = lambda: any(c.ok for c in api.calls_to("getUpdates"))  # noqa: E731
+            assert api.wait_for(polling, START_TIMEOUT), log.read_text()
+            user, update = _question(api, "谁主持了大会")
+            api.fail("sendMessage", "502-html")
+            api.push(update)
+            assert api.wait_for(lambda: bool(api.sent(user["id"])), 20), log.read_text()
+            api.fail("sendMessage", "timeout", delay=1.2)
+            api.push(api.text_message(private_chat(user), user, "谁作了重要讲话"))
+            assert api.wait_for(lambda: len(api.sent(user["id"])) == 2, 20), log.read_text()
+            api.push(api.callback(user, None, "forged:" + LEAKY_TOKEN[:20]))
+            assert api.wait_for(lambda: not api.unanswered_callbacks(), 20), log.read_text()
+            code = _stop(proc)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        output = log.read_text(encoding="utf-8", errors="replace")
+        requests = json.dumps([c.params for c in api.calls], ensure_ascii=False)
+    finally:
+        api.stop()
+    assert code == 0, output
+    secret = LEAKY_TOKEN.split(":")[1]
+    assert secret not in output and LEAKY_TOKEN not in output
+    assert secret not in requests
+    # the error pages did carry it: the redaction is what kept it out
+    assert "[REDACTED]" in output
+    assert "sending it again" in output and "not sent again" in output
+    replies = api.sent(user["id"])
+    assert [("王健" in r.params["text"], "陈晓" in r.params["text"]) for r in replies] == [
+        (True, False),
+        (False, True),
+    ]
+    assert len(api.calls_to("sendMessage")) == 3  # the 502, the reply; the timed-out one
+    assert api.errors() == []

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from bot.check import check
-from bot.knowledge import Problem, load_knowledge, scan_knowledge
+from bot.knowledge import MAX_FILE_BYTES, Problem, load_knowledge, scan_knowledge
 from bot.segment import Segmenter
 
 from .conftest import KNOWLEDGE
@@ -129,6 +129,13 @@ def test_wrong_encoding_is_reported(knowledge_copy: Path) -> None:
     path.write_bytes(GOOD_ENTRY.encode("gb18030"))
     (problem,) = errors(knowledge_copy)
     assert "not valid UTF-8" in problem.message and problem.line >= 1
+
+
+def test_oversized_file_is_refused_unread(knowledge_copy: Path) -> None:
+    path = knowledge_copy / ARTICLE / "qa-extra.yaml"
+    path.write_text(GOOD_ENTRY + "#" * MAX_FILE_BYTES, encoding="utf-8")
+    (problem,) = errors(knowledge_copy)
+    assert problem.file == path and "file too large" in problem.message
 
 
 def test_links_out_of_the_folder_are_refused(knowledge_copy: Path, tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ from telegram.ext import Application, CallbackContext, ExtBot
 
 from bot.catalog import Catalog
 from bot.config import Settings
+from bot.flood import FloodGate, Limits
 from bot.library import Library
 from bot.match import Engine
 from bot.model import Answer
@@ -29,6 +30,8 @@ log = logging.getLogger(__name__)
 REPEAT_WINDOW = 300.0
 # /unanswered question groups remembered for their buttons (older buttons then expire)
 BOARD_SIZE = 500
+# the same error (type and place in our code) is reported to the admins once in this long
+ERROR_REPORT_SECONDS = 600.0
 
 
 class Services:
@@ -48,6 +51,11 @@ class Services:
         self.store = store
         self.clock = clock
         self.board = Board()
+        # incoming flood control (bot/handlers/gate.py)
+        self.limits = Limits()
+        # error reports to the admins (bot/handlers/errors.py), and how many were held back
+        self.error_reports = FloodGate(1, ERROR_REPORT_SECONDS, cooldown=ERROR_REPORT_SECONDS)
+        self.unreported_errors = 0
         # the knowledge watcher (bot/app.py start_watching), stopped in post_shutdown
         self.watcher: asyncio.Task[None] | None = None
         self.watcher_stop: asyncio.Event | None = None

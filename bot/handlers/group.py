@@ -75,6 +75,8 @@ def addressed(message: Message, bot: Bot) -> bool:
     """Whether a group message is meant for the bot: a reply to it, or a mention of it."""
     if message.via_bot is not None and message.via_bot.id == bot.id:
         return False  # one of our own inline answers, posted by a member
+    if message.forward_origin is not None:
+        return False  # a forward mentioning the bot was written for someone else
     reply = message.reply_to_message
     if reply is not None and reply.from_user is not None and reply.from_user.id == bot.id:
         return True
