@@ -118,7 +118,8 @@ def scan_knowledge(root: Path) -> tuple[Knowledge | None, list[Problem]]:
         if article is None:
             continue
         articles[article.slug] = article
-        for path in sorted(folder.glob("qa*.yaml")):
+        # qa.yaml first: its entries open the article (and are offered when nothing fits)
+        for path in sorted(folder.glob("qa*.yaml"), key=lambda p: (p.name != "qa.yaml", p.name)):
             source = _read_yaml(path, root, problems)
             if source is not None:
                 groups = list(_aliases(source, problems))

@@ -100,6 +100,8 @@ CHITCHAT_COVERAGE = 0.75
 # how many entries, best covering the question first, get the fuzzy comparison; the exact
 # coverage is worked out for twice as many, picked by a vectorised first pass
 SHORTLIST = 12
+# a "none" reply suggests near entries from this score up, else the report's first questions
+SUGGEST_AT = 0.4
 # jieba words at least this frequent are real words, never taken for typos
 LOOSE_BELOW = 100
 
@@ -641,7 +643,7 @@ class Engine:
 
     def _suggest(self, ranked: list[Scored]) -> tuple[Entry, ...]:
         """A few questions the report does answer: the nearest ones, else the first ones."""
-        near = [s.entry for s in ranked if s.entry.kind == "fact" and s.score >= 0.25][:3]
+        near = [s.entry for s in ranked if s.entry.kind == "fact" and s.score >= SUGGEST_AT][:3]
         if len(near) < 3:
             near += [e for e in self._fallback if all(e.id != n.id for n in near)]
         return tuple(near[:3])

@@ -21,7 +21,7 @@ PARAGRAPH = "第{n}段"
 TERMINAL_WELCOME = (
     "会议问答 · 终端对话模式\n"
     "没有设置 TELEGRAM_BOT_TOKEN，所以在终端里对话（与 Telegram 机器人用同一套问答引擎）。\n"
-    "直接输入问题并回车；输入 /quit 或按 Ctrl-D 退出。"
+    "直接输入问题并回车；输入列表前的数字可直接问那个问题；输入 /quit 或按 Ctrl-D 退出。"
 )
 TERMINAL_BYE = "再见！"
 

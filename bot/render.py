@@ -24,6 +24,11 @@ def source_line(knowledge: Knowledge, passages: tuple[Passage, ...]) -> str:
     return f"{messages.SOURCE}：" + "；".join(parts)
 
 
+def _numbered(entries: tuple[Entry, ...]) -> list[str]:
+    """Numbered lines: in the terminal chat, typing the number asks that question."""
+    return [f"  {n}. {e.question}" for n, e in enumerate(entries, 1)]
+
+
 def render_text(answer: Answer, knowledge: Knowledge) -> str:
     """A readable plain-text reply, as the terminal chat and `ask` print it."""
     if answer.kind == "answer" and answer.entry is not None:
@@ -31,7 +36,7 @@ def render_text(answer: Answer, knowledge: Knowledge) -> str:
         lines += [f"  「{p.text}」" for p in answer.passages]
         lines += ["", source_line(knowledge, answer.passages)]
         if answer.suggestions:
-            lines += ["", messages.RELATED] + [f"  · {e.question}" for e in answer.suggestions]
+            lines += ["", messages.RELATED, *_numbered(answer.suggestions)]
         return "\n".join(lines)
     if answer.kind == "chitchat" and answer.entry is not None:
         return answer.entry.answer
@@ -40,7 +45,7 @@ def render_text(answer: Answer, knowledge: Knowledge) -> str:
         lines += [f"  {i}. {e.question}" for i, e in enumerate(answer.candidates, 1)]
         return "\n".join(lines)
     lines = [answer.gap.answer if answer.gap else messages.NONE, "", messages.NONE_TRY]
-    lines += [f"  · {e.question}" for e in answer.suggestions]
+    lines += _numbered(answer.suggestions)
     return "\n".join(lines)
 
 
