@@ -7,6 +7,7 @@ pinyin table for homophone typos, the inverted index) is built once in `Engine._
 
 from __future__ import annotations
 
+import heapq
 import math
 import os
 import re
@@ -100,6 +101,8 @@ CHITCHAT_COVERAGE = 0.75
 # how many entries, best covering the question first, get the fuzzy comparison; the exact
 # coverage is worked out for twice as many, picked by a vectorised first pass
 SHORTLIST = 12
+# below this many postings in all, the first pass runs in plain Python
+SMALL_POSTINGS = 1500
 # a "none" reply suggests near entries from this score up, else the report's first questions
 SUGGEST_AT = 0.4
 # jieba words at least this frequent are real words, never taken for typos
@@ -486,28 +489,40 @@ class Engine:
 
     def _candidates(self, plain: list[str], exact: int | None) -> tuple[list[int], set[str | None]]:
         """The entries worth scoring exactly, and every article any entry matching the
-        question belongs to. A vectorised pass adds up each entry's share of the question's
-        words (an estimate: one weight per word, whatever the article)."""
+        question belongs to. A first pass adds up each entry's share of the question's words
+        (an estimate: one weight per word, whatever the article)."""
         tuning = self.tuning
-        estimate = np.zeros(len(self._entries), dtype=np.float32)
+        hits: list[tuple[np.ndarray, float]] = []
         for term in dict.fromkeys(plain):
             weight = self._weight(next(iter(self._canonicals.get(term, ())), term))
             if term in self._strong_post:
-                estimate[self._strong_post[term]] += weight
+                hits.append((self._strong_post[term], weight))
             if term in self._weak_post:
-                estimate[self._weak_post[term]] += tuning.weak_credit * weight
+                hits.append((self._weak_post[term], tuning.weak_credit * weight))
             if term not in self._vocab and term not in self._alias_names:
                 pairs = _pairs(term)
                 for pair in pairs:
                     if pair in self._pair_postings:
                         share = tuning.partial_credit * weight / len(pairs)
-                        estimate[self._pair_postings[pair]] += share
-        found = np.flatnonzero(estimate)
-        articles = {self._articles[k] for k in np.unique(self._entry_article[found])}
-        if len(found) > 2 * SHORTLIST:
-            best = np.argpartition(-estimate[found], 2 * SHORTLIST)[: 2 * SHORTLIST]
-            found = found[best]
-        chosen = [int(i) for i in found]
+                        hits.append((self._pair_postings[pair], share))
+        keep = 2 * SHORTLIST
+        if sum(len(ids) for ids, _ in hits) <= SMALL_POSTINGS:
+            # short postings: plain Python beats numpy's per-call overhead
+            estimate: dict[int, float] = defaultdict(float)
+            for ids, credit in hits:
+                for k in ids.tolist():
+                    estimate[k] += credit
+            articles = {self._entries[k].article for k in estimate}
+            chosen = heapq.nlargest(keep, estimate, key=estimate.__getitem__)
+        else:
+            vector = np.zeros(len(self._entries), dtype=np.float32)
+            for ids, credit in hits:
+                vector[ids] += credit
+            found = np.flatnonzero(vector)
+            articles = {self._articles[k] for k in np.unique(self._entry_article[found])}
+            if len(found) > keep:
+                found = found[np.argpartition(-vector[found], keep)[:keep]]
+            chosen = [int(k) for k in found]
         if exact is not None and exact not in chosen:
             chosen.append(exact)
         return chosen, articles
