@@ -13,6 +13,7 @@ import os
 import re
 import sys
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import chain
@@ -232,7 +233,7 @@ class Engine:
         self._form_words: list[list[str]] = []
         self._exact: dict[str, int] = {}
         # per entry: every character pair of its texts, so that 违纪 meets 违反纪律
-        self._pairs: list[frozenset[str]] = []
+        entry_pairs: list[set[str]] = []  # only while building: the postings keep them
         for i, entry in enumerate(entries):
             aliases = self._aliases.get(entry.article, self._aliases[None])
             strong: set[str] = set()
@@ -260,7 +261,7 @@ class Engine:
             self._weak.append(frozenset(weak - strong))
             self._form_texts.append([form for form, _ in forms])
             self._form_words.append([words for _, words in forms])
-            self._pairs.append(frozenset(seen_pairs))
+            entry_pairs.append(seen_pairs)
 
         # inverse document frequency over entries
         df: dict[str, int] = defaultdict(int)
@@ -272,17 +273,17 @@ class Engine:
         self._unknown_idf = math.log((n + 1) / 0.5)
         self._vocab = frozenset(df)
         self._max_idf = max(self._idf.values(), default=1.0)
-        pair_df: dict[str, int] = defaultdict(int)
-        for pairs in self._pairs:
-            for pair in pairs:
-                pair_df[pair] += 1
         pair_postings: dict[str, list[int]] = defaultdict(list)
-        for i, pairs in enumerate(self._pairs):
+        for i, pairs in enumerate(entry_pairs):
             for pair in pairs:
-                # very common pairs (作风, 建设) would make every entry a candidate
-                if pair_df[pair] <= max(3, n // 4):
-                    pair_postings[pair].append(i)
+                pair_postings[pair].append(i)
+        # every entry's character pairs, as postings (int arrays take a tenth of the memory
+        # of a set per entry); very common pairs (作风, 建设) pick no candidates
         self._pair_postings = _arrays(pair_postings)
+        self._common_pairs = frozenset(
+            pair for pair, ids in pair_postings.items() if len(ids) > max(3, n // 4)
+        )
+        del entry_pairs, pair_postings
         # which kinds of fact (quantity, time, place) each entry can give, and asks for
         self._gives: list[frozenset[str]] = []
         self._asks: list[frozenset[str]] = []
@@ -502,7 +503,7 @@ class Engine:
             if term not in self._vocab and term not in self._alias_names:
                 pairs = _pairs(term)
                 for pair in pairs:
-                    if pair in self._pair_postings:
+                    if pair in self._pair_postings and pair not in self._common_pairs:
                         share = tuning.partial_credit * weight / len(pairs)
                         hits.append((self._pair_postings[pair], share))
         keep = 2 * SHORTLIST
@@ -526,6 +527,21 @@ class Engine:
         if exact is not None and exact not in chosen:
             chosen.append(exact)
         return chosen, articles
+
+    def _pairs_held(
+        self, chosen: list[int], views: Iterable[_View]
+    ) -> dict[str, set[int]]:
+        """For each character pair of the question's unknown words, which candidates have it."""
+        ids = np.array(chosen, dtype=np.int32)
+        held: dict[str, set[int]] = {}
+        for view in views:
+            for pairs in view.pairs.values():
+                for pair in pairs:
+                    if pair not in held:
+                        postings = self._pair_postings.get(pair)
+                        inside = ids[np.isin(ids, postings)] if postings is not None else ()
+                        held[pair] = {int(k) for k in inside}
+        return held
 
     def _view(self, plain: list[str], slug: str | None) -> _View:
         """The question's terms as one article names things, with their weights."""
@@ -562,12 +578,13 @@ class Engine:
         chosen, articles = self._candidates(plain, exact)
         for slug in articles:
             views.setdefault(slug, self._view(plain, slug))
+        held = self._pairs_held(chosen, views.values())
         for i in chosen:
             slug = self._entries[i].article
             view = views.get(slug)
             if view is None:
                 view = views[slug] = self._view(plain, slug)
-            strong, weak, entry_pairs = self._strong[i], self._weak[i], self._pairs[i]
+            strong, weak = self._strong[i], self._weak[i]
             got = 0.0
             for term, weight in view.weights.items():
                 if term in strong:
@@ -576,7 +593,7 @@ class Engine:
                     got += tuning.weak_credit * weight
                 elif term in view.pairs:
                     pairs = view.pairs[term]
-                    share = sum(p in entry_pairs for p in pairs) / len(pairs)
+                    share = sum(i in held[p] for p in pairs) / len(pairs)
                     got += tuning.partial_credit * share * weight
             covered.append((got / view.total if view.total else 0.0, i))
         # with several articles, one that lacks the question's words answers something else
