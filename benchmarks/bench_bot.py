@@ -27,8 +27,8 @@ import math
 import os
 import platform
 import queue
-import socket
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -72,7 +72,8 @@ class Phase:
     paced: float | None = None
 
     def budget(self, limiter: bool) -> float:
-        """Seconds the phase may take before it is cut (at least 3 times what it should)."""
+        """Seconds the phase may take before it is cut: three times what the cap allows, plus
+        a twentieth of a second a question, plus 15 s; a paced run, its pace plus 15 s."""
         if self.paced:
             return self.questions / self.paced + 15
         floor = self.questions / TELEGRAM_PER_SECOND if limiter else 0.0
@@ -119,7 +120,7 @@ def fake_server_class(nodelay: bool = True) -> type[Any]:
     """
     from tests.fake_bot_api import FakeBotApi
 
-    class TimedBotApi(FakeBotApi):  # type: ignore[misc]
+    class TimedBotApi(FakeBotApi):
         def __init__(self) -> None:
             super().__init__()
             self.handed_out: dict[int, float] = {}
@@ -137,12 +138,14 @@ def fake_server_class(nodelay: bool = True) -> type[Any]:
             if nodelay:
                 with contextlib.suppress(OSError):
                     request.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            send_response = request.send_response
+            # the handler serves every request of its connection: wrap the class's method,
+            # not the last request's wrapper
+            send_response = type(request).send_response
 
             def counted(code: int, message: str | None = None) -> None:
                 with self._status_lock:
                     self.statuses[code] += 1
-                send_response(code, message)
+                send_response(request, code, message)
 
             request.send_response = counted  # type: ignore[method-assign]
             super()._serve(request)
@@ -532,6 +535,8 @@ def report(
 ) -> str:
     from bench_answer import _cpu_model, engine_source
 
+    from bot.app import CONCURRENT_UPDATES
+
     out = [
         "会议问答 bot benchmark, end to end (fake Bot API on 127.0.0.1 -> PTB Application -> "
         "sendMessage)",
@@ -594,20 +599,21 @@ def report(
         steady = (on.messages - TELEGRAM_PER_SECOND) / on.wall_s if on.wall_s else math.nan
         out.append(
             f"limiter on: {_num(on.replies_per_s)} replies/s ({_num(on.messages_per_s)} "
-            f"messages/s; {_num(steady)}/s after the first burst) is Telegram's limit, by design. Telegram allows a bot about "
-            f"{TELEGRAM_PER_SECOND} messages a second overall; bot/delivery.py queues every "
-            f"send to stay under it (a first burst of {TELEGRAM_PER_SECOND}, then "
-            f"{TELEGRAM_PER_SECOND}/s), so a backlog drains at that rate and its latency grows "
-            "with the backlog (p50 is about half the wall time). The paced run shows the "
-            "latency when questions arrive slower than the cap."
+            f"messages/s; {_num(steady)}/s after the first burst) is Telegram's limit, by "
+            f"design: Telegram lets a bot send about {TELEGRAM_PER_SECOND} messages a second "
+            f"overall, and bot/delivery.py queues every send to stay under it (a first burst "
+            f"of {TELEGRAM_PER_SECOND}, then {TELEGRAM_PER_SECOND}/s). A backlog drains at "
+            "that rate, so a burst's latency is mostly its replies' wait in that queue; the "
+            "paced run shows the latency when questions come slower than the cap."
         )
     if off is not None and off.answered:
         cores = off.bot_cpu_s / off.wall_s if off.wall_s else math.nan
         out.append(
             f"limiter off: {_num(off.replies_per_s)} replies/s is the pipeline's own capacity "
-            f"on this machine (polling, PTB, the gate, the engine, rendering, the HTTP send and "
-            f"the store), with the bot process using {cores:.2f} of a core; "
-            "about what one bot process could answer if Telegram let it."
+            "on this machine (long polling, PTB, the gate, the engine, rendering, the HTTP "
+            f"sends and the store), the bot process using {cores:.2f} of a core; a burst's "
+            "latency is its wait in PTB's queue (up to 100 updates a poll, "
+            f"{CONCURRENT_UPDATES} handled at once)."
         )
     for mode in results:
         notes = []

@@ -368,6 +368,9 @@ class FakeBotApi:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # headers and body go out separately: without this each reply on a kept-alive
+            # connection waits ~40 ms for the client's delayed ACK
+            disable_nagle_algorithm = True
 
             def setup(self) -> None:
                 super().setup()
