@@ -412,11 +412,10 @@ class Engine:
         """A text's compact form and its content words before aliases (segmentation is
         remembered by the segmenter, so a reload re-segments only what changed)."""
         compact = self._compact(normalise(text))
-        # one string object per distinct word: a large knowledge repeats its words a lot
-        return compact, [sys.intern(w) for w in self._plain(self._segmenter.cut_cached(compact))]
+        return compact, self._plain(self._segmenter.cut_cached(compact))
 
     @staticmethod
-    def _plain(words: list[str]) -> list[str]:
+    def _plain(words: Iterable[str]) -> list[str]:
         out = []
         for word in words:
             word = word.strip()

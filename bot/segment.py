@@ -6,6 +6,7 @@ import logging
 import os
 import pickle
 import re
+import sys
 import threading
 from collections.abc import Iterable
 from pathlib import Path
@@ -30,7 +31,7 @@ class Segmenter:
             cache_dir.mkdir(parents=True, exist_ok=True)
             self._tokenizer.tmp_dir = str(cache_dir)
         self._words: set[str] = set()
-        self._memo: dict[str, list[str]] = {}
+        self._memo: dict[str, tuple[str, ...]] = {}
         self._lock = threading.Lock()
 
     def warm_up(self) -> None:
@@ -96,11 +97,12 @@ class Segmenter:
         """How common jieba's dictionary says a word is (0 when it does not know it)."""
         return int(self._tokenizer.FREQ.get(word) or 0)
 
-    def cut_cached(self, text: str) -> list[str]:
-        """`cut`, remembered: knowledge texts are segmented once, not at every reload."""
+    def cut_cached(self, text: str) -> tuple[str, ...]:
+        """`cut`, remembered: knowledge texts are segmented once, not at every reload.
+        Words are interned: a large knowledge repeats the same few thousand words."""
         words = self._memo.get(text)
         if words is None:
-            words = self.cut(text)
+            words = tuple(sys.intern(w) for w in self.cut(text))
             if len(self._memo) < MEMO_LIMIT:
                 self._memo[text] = words
         return words

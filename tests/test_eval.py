@@ -1,6 +1,6 @@
 """Accuracy floors on the evaluation sets (deterministic figures, not timings).
 
-dev.yaml and dev2.yaml tune the engine and the knowledge; heldout.yaml was written from the
+dev.yaml, dev2.yaml and dev3.yaml tune the engine and the knowledge; heldout.yaml was written from the
 article alone and is never used for tuning; the floors
 sit just under the figures measured when they were last raised, so a change that makes the
 engine or the knowledge worse fails here.
@@ -20,8 +20,9 @@ EVAL = Path(__file__).resolve().parent / "eval"
 FLOORS = {
     # file: (answerable answered correctly, unanswerable and chit-chat not answered)
     "dev.yaml": (0.96, 0.98),
-    "dev2.yaml": (0.94, 0.98),
-    "heldout.yaml": (0.87, 0.87),
+    "dev2.yaml": (0.96, 0.98),
+    "dev3.yaml": (0.98, 0.98),
+    "heldout.yaml": (0.89, 0.89),
 }
 
 
