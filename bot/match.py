@@ -48,6 +48,7 @@ STOPWORDS = frozenset(
 )
 
 _CJK = re.compile(r"[\u3400-\u9fff]")
+_CJK_ONLY = re.compile(r"[\u3400-\u9fff]+")
 _LATIN_WORD = re.compile(r"[a-z]+")
 # Words that frame a question (its manner, not its subject): they count for little.
 FRAME_WORDS = frozenset(
@@ -95,6 +96,8 @@ INTENTS = {
         re.compile(r"室|主席台|一线|实地|园区|乡镇|街道|地方"),
     ),
 }
+# each intent's markers as one pattern
+_ASKS = {k: re.compile("|".join(map(re.escape, markers))) for k, (markers, _) in INTENTS.items()}
 # "how many X": the X counted, so that an entry must give a number of that very thing
 _COUNTED = re.compile(r"(?:多少|几)(?:个|项|名|位|条|点|种|次|件|支|座|处|家)?([\u4e00-\u9fff]{2})")
 INTENT_PENALTY = 0.75
@@ -181,11 +184,11 @@ def _arrays(postings: dict[str, list[int]]) -> dict[str, np.ndarray]:
 
 
 def _intents(norm: str) -> frozenset[str]:
-    return frozenset(k for k, (markers, _) in INTENTS.items() if any(m in norm for m in markers))
+    return frozenset(k for k, asks in _ASKS.items() if asks.search(norm))
 
 
 def _is_cjk(text: str) -> bool:
-    return bool(text) and all(_CJK.match(ch) for ch in text)
+    return _CJK_ONLY.fullmatch(text) is not None
 
 
 def _stem(word: str) -> str:
