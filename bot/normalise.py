@@ -42,18 +42,19 @@ def _keep(ch: str) -> str:
     return " "
 
 
-_TABLE: dict[int, str] = {}
+class _Table(dict[int, str]):
+    """Code point -> replacement, worked out once per character and then looked up in C."""
+
+    def __missing__(self, code: int) -> str:
+        self[code] = mapped = _keep(chr(code))
+        return mapped
+
+
+_TABLE = _Table()
 
 
 def _translate(text: str) -> str:
-    out = []
-    for ch in text:
-        mapped = _TABLE.get(ord(ch))
-        if mapped is None:
-            mapped = _keep(ch)
-            _TABLE[ord(ch)] = mapped
-        out.append(mapped)
-    return "".join(out)
+    return text.translate(_TABLE)
 
 
 def strip_addressing(text: str) -> str:
