@@ -148,13 +148,6 @@ def entry_for(engine: Engine, question: str, fact: str) -> Entry:
 # ----- fixtures ---------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def api() -> Iterator[FakeBotApi]:
-    server = FakeBotApi().start()
-    yield server
-    server.stop()
-
-
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def bot(
     api: FakeBotApi, segmenter: Segmenter, tmp_path_factory: pytest.TempPathFactory

@@ -1,9 +1,8 @@
 """Accuracy floors on the evaluation sets (deterministic figures, not timings).
 
-dev.yaml, dev2.yaml and dev3.yaml tune the engine and the knowledge; heldout.yaml was written from the
-article alone and is never used for tuning; the floors
-sit just under the figures measured when they were last raised, so a change that makes the
-engine or the knowledge worse fails here.
+dev.yaml to dev4.yaml tune the engine and the knowledge; heldout.yaml was written from the
+article alone and is never used for tuning. The floors sit just under the figures measured
+when they were last raised, so a change that makes the engine or the knowledge worse fails.
 """
 
 from __future__ import annotations

@@ -43,13 +43,6 @@ FACT = "王健"
 
 
 @pytest.fixture(scope="module")
-def api() -> Iterator[FakeBotApi]:
-    server = FakeBotApi().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
 def bot(
     api: FakeBotApi, segmenter: Segmenter, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[RunningBot]:

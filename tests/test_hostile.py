@@ -115,13 +115,6 @@ hostile_text = st.one_of(
 
 
 @pytest.fixture(scope="module")
-def api() -> Iterator[FakeBotApi]:
-    server = FakeBotApi().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
 def bot(
     api: FakeBotApi, segmenter: Segmenter, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[RunningBot]:
