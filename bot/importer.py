@@ -24,11 +24,11 @@ import jieba.posseg
 import yaml
 
 from bot.check import check
+from bot.files import fsync_dir
 from bot.knowledge import ID_PATTERN, Knowledge, Problem, scan_knowledge
 from bot.match import FRAME_WORDS, STOPWORDS, Engine
 from bot.normalise import compact
 from bot.segment import Segmenter, default_cache_dir
-from bot.teach import fsync_dir
 
 jieba.setLogLevel(logging.WARNING)
 

@@ -28,6 +28,7 @@ from typing import Any, TypeVar
 from rapidfuzz import fuzz, process
 
 from bot.config import Settings
+from bot.files import fsync_dir
 from bot.model import Answer, AnswerKind
 from bot.normalise import normalise
 
@@ -171,21 +172,8 @@ def load_secret(path: Path) -> bytes:
         pass
     finally:
         tmp.unlink(missing_ok=True)
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
     return path.read_bytes()
-
-
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def secret_path_for(db_path: Path) -> Path:

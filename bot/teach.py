@@ -9,7 +9,6 @@ from __future__ import annotations
 import copy
 import difflib
 import io
-import os
 import shutil
 import tempfile
 from dataclasses import dataclass, replace
@@ -21,6 +20,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 
 from bot import admin_messages as msg
+from bot.files import atomic_write
 from bot.knowledge import Problem, scan_knowledge
 from bot.normalise import MAX_QUESTION_CHARS, compact
 
@@ -326,38 +326,3 @@ def _check_one_line(old: str, new: str) -> None:
         if tag == "replace" and i2 - i1 == 1 and j2 - j1 == 1:  # a flow list: [a, b, new]
             return
     raise LayoutError("the file would change in more places than the new line")
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    """Replace `path` with `data` in one step: a temporary file in the same folder, synced,
-    then renamed over the old one (readers see the old file or the new one, never half)."""
-    try:
-        mode = path.stat().st_mode & 0o777
-    except FileNotFoundError:
-        mode = 0o644
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    fsync_dir(path.parent)
-
-
-def fsync_dir(folder: Path) -> None:
-    """Make a rename in `folder` durable (a no-op where folders cannot be opened)."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)

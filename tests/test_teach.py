@@ -12,7 +12,8 @@ import yaml
 
 from bot import teach
 from bot.knowledge import load_knowledge
-from bot.teach import TeachResult, add_variant, atomic_write, with_variant
+from bot.files import atomic_write
+from bot.teach import TeachResult, add_variant, with_variant
 
 ARTICLE = "wucheng-zuofeng"
 
