@@ -11,8 +11,8 @@ import pytest
 import yaml
 
 from bot import teach
-from bot.knowledge import load_knowledge
 from bot.files import atomic_write
+from bot.knowledge import load_knowledge
 from bot.teach import TeachResult, add_variant, with_variant
 
 ARTICLE = "wucheng-zuofeng"
