@@ -1,6 +1,6 @@
 """Accuracy floors on the evaluation sets (deterministic figures, not timings).
 
-dev.yaml to dev4.yaml tune the engine and the knowledge; heldout.yaml was written from the
+dev.yaml to dev5.yaml tune the engine and the knowledge; heldout.yaml was written from the
 article alone and is never used for tuning. The floors sit just under the figures measured
 when they were last raised, so a change that makes the engine or the knowledge worse fails.
 """
@@ -22,6 +22,7 @@ FLOORS = {
     "dev2.yaml": (0.96, 0.98),
     "dev3.yaml": (0.99, 0.99),
     "dev4.yaml": (0.99, 0.99),
+    "dev5.yaml": (0.83, 0.97),
     "heldout.yaml": (0.89, 0.91),
 }
 
