@@ -49,6 +49,8 @@ if str(ROOT) not in sys.path:  # run as a script from anywhere, without installi
 if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
+from bench_answer import _loadavg, _progress  # noqa: E402  (shared with the engine benchmark)
+
 # Telegram's overall limit, which bot/delivery.py keeps to (its MESSAGES_PER_SECOND)
 TELEGRAM_PER_SECOND = 30
 # the paced run offers questions at this rate: well under the cap, so nothing queues
@@ -642,16 +644,6 @@ def report(
     return "\n".join(out)
 
 
-_LOAD: list[float] = []
-
-
-def _loadavg() -> str:
-    """The 1-minute load average at the start and at the end of the run."""
-    with contextlib.suppress(OSError):
-        _LOAD.append(os.getloadavg()[0])
-    return " -> ".join(f"{x:.1f}" for x in _LOAD[:1] + _LOAD[-1:]) if _LOAD else "unknown"
-
-
 # ----- main -----------------------------------------------------------------------------------
 
 
@@ -665,10 +657,6 @@ def _workdir(keep: bool) -> Iterator[Path]:
             print(f"(kept {path})", file=sys.stderr)
         else:
             shutil.rmtree(path, ignore_errors=True)
-
-
-def _progress(message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -695,8 +683,7 @@ def main(argv: list[str] | None = None) -> int:
     t_start = time.monotonic()
     version = git_version()
     questions = dev_questions()
-    with contextlib.suppress(OSError):
-        _LOAD.append(os.getloadavg()[0])
+    _loadavg()  # the load at the start, for the header
     users = itertools.count(FIRST_USER_ID)
     results = []
     with _workdir(args.keep) as workdir:
