@@ -9,8 +9,9 @@ import dataclasses
 import logging
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TypeVar
 
-from telegram import Bot, Message, Update, User
+from telegram import Bot, CallbackQuery, Message, Update, User
 from telegram.error import TelegramError
 
 from bot import messages, teach
@@ -21,6 +22,8 @@ from bot.knowledge import Problem
 from bot.library import ReloadResult
 from bot.render import Block, escape, pack
 from bot.store import Stats, StoreError
+
+ActionT = TypeVar("ActionT", keyboards.TeachVariant, keyboards.IgnoreQuestion)
 
 log = logging.getLogger(__name__)
 
@@ -109,9 +112,9 @@ async def unanswered(update: Update, context: BotContext) -> None:
     )
     engine = services.engine
     for group in groups:
-        closest = tuple(
-            s.entry for s in engine.rank(group.example) if s.entry.kind == "fact"
-        )[:CLOSEST_SHOWN]
+        closest = tuple(s.entry for s in engine.rank(group.example) if s.entry.kind == "fact")[
+            :CLOSEST_SHOWN
+        ]
         lines = [messages.UNANSWERED_GROUP.format(example=group.example, count=group.count)]
         others = [t for t in group.texts if t != group.example][:3]
         if others:
@@ -127,46 +130,47 @@ async def unanswered(update: Update, context: BotContext) -> None:
 
 async def on_teach_button(update: Update, context: BotContext) -> None:
     """(Button) Add the unanswered question as a variant of the chosen entry, then reload."""
-    query = update.callback_query
-    if query is None:
+    pressed = await _board_button(update, context, keyboards.TeachVariant)
+    if pressed is None:
         return
-    action = keyboards.parse(query.data)
-    services = context.services
-    if not services.is_admin(query.from_user.id):
-        await query.answer(messages.ADMIN_ONLY)
-        return
-    question = (
-        services.board.get(action.group) if isinstance(action, keyboards.TeachVariant) else None
-    )
-    if question is None or query.message is None or not isinstance(action, keyboards.TeachVariant):
-        await query.answer(messages.BUTTON_EXPIRED)
-        return
+    query, action, question = pressed
     await query.answer(messages.TEACHING)
     await _drop_buttons(query.message)
-    await teach_and_report(context, query.message.chat.id, query.from_user.id, action.entry_id,
-                           question)
+    chat_id = query.message.chat.id if query.message else query.from_user.id
+    await teach_and_report(context, chat_id, query.from_user.id, action.entry_id, question)
 
 
 async def on_ignore_button(update: Update, context: BotContext) -> None:
     """(Button) Leave the unanswered question out of /unanswered from now on."""
-    query = update.callback_query
-    if query is None:
+    pressed = await _board_button(update, context, keyboards.IgnoreQuestion)
+    if pressed is None:
         return
-    action = keyboards.parse(query.data)
+    query, _, question = pressed
     services = context.services
-    if not services.is_admin(query.from_user.id):
-        await query.answer(messages.ADMIN_ONLY)
-        return
-    question = (
-        services.board.get(action.group) if isinstance(action, keyboards.IgnoreQuestion) else None
-    )
-    if question is None or query.message is None:
-        await query.answer(messages.BUTTON_EXPIRED)
-        return
     await query.answer(messages.IGNORED)
     await services.store.ignore(question)
     await _record(services, query.from_user.id, "ignore", question)
     await _drop_buttons(query.message)
+
+
+async def _board_button(
+    update: Update, context: BotContext, kind: type[ActionT]
+) -> tuple[CallbackQuery, ActionT, str] | None:
+    """The press of an /unanswered button by an admin, with the question it stands for; any
+    other press is answered here (refused, or expired) and gives None."""
+    query = update.callback_query
+    if query is None:
+        return None
+    services = context.services
+    if not services.is_admin(query.from_user.id):
+        await query.answer(messages.ADMIN_ONLY)
+        return None
+    action = keyboards.parse(query.data)
+    question = services.board.get(action.group) if isinstance(action, kind) else None
+    if question is None or query.message is None or not isinstance(action, kind):
+        await query.answer(messages.BUTTON_EXPIRED)
+        return None
+    return query, action, question
 
 
 async def _drop_buttons(message: object) -> None:
@@ -199,17 +203,18 @@ async def teach_and_report(
 ) -> None:
     """Write the variant into the entry's YAML file, reload, and tell the admin both results."""
     services = context.services
-    result = await asyncio.to_thread(
-        teach.add_variant, services.library.root, entry_id, question
-    )
+    result = await asyncio.to_thread(teach.add_variant, services.library.root, entry_id, question)
     await _record(services, admin, "teach", f"{entry_id}: {result.question} ({result.outcome})")
     texts = [escape(result.message)]
     if result.ok:
         reloaded = await asyncio.to_thread(services.library.reload)
         texts = pack(
             [Block(result.message), *reload_blocks(reloaded, services)]
-            + ([Block(messages.TEACH_ASK_AGAIN.format(question=result.question))]
-               if reloaded.ok else [])
+            + (
+                [Block(messages.TEACH_ASK_AGAIN.format(question=result.question))]
+                if reloaded.ok
+                else []
+            )
         )
     for text in texts:
         await context.bot.send_message(chat_id, text)
