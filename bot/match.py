@@ -99,7 +99,10 @@ INTENTS = {
 # each intent's markers as one pattern
 _ASKS = {k: re.compile("|".join(map(re.escape, markers))) for k, (markers, _) in INTENTS.items()}
 # "how many X": the X counted, so that an entry must give a number of that very thing
-_COUNTED = re.compile(r"(?:多少|几)(?:个|项|名|位|条|点|种|次|件|支|座|处|家)?([\u4e00-\u9fff]{2})")
+_COUNTED = re.compile(
+    r"(?:多少|几)(?:个|项|名|位|条|点|种|次|件|支|座|处|家)?([\u4e00-\u9fff]{2})"
+    r"|(?:多少|几个?)(人)|(人)数"
+)
 INTENT_PENALTY = 0.75
 CHITCHAT_COVERAGE = 0.75
 # how many entries, best covering the question first, get the fuzzy comparison; the exact
@@ -486,6 +489,8 @@ class Engine:
         said = self._said[i]
         if counted is None:
             return True
+        if counted == "人":  # people are counted as 11位, 860人, 3名
+            return re.search(rf"{_NUMERAL}+(?:位|名|人)", said) is not None
         # 10项重点工作 or 救生衣3000件: the number stands just before or just after the thing
         near = rf"{_NUMERAL}+[^,，。、;；]{{0,3}}{counted}|{counted}[^,，。、;；]{{0,3}}{_NUMERAL}"
         return re.search(near, said) is not None
@@ -530,9 +535,7 @@ class Engine:
             chosen.append(exact)
         return chosen, articles
 
-    def _pairs_held(
-        self, chosen: list[int], views: Iterable[_View]
-    ) -> dict[str, set[int]]:
+    def _pairs_held(self, chosen: list[int], views: Iterable[_View]) -> dict[str, set[int]]:
         """For each character pair of the question's unknown words, which candidates have it."""
         ids = np.array(chosen, dtype=np.int32)
         held: dict[str, set[int]] = {}
@@ -574,7 +577,7 @@ class Engine:
         plain = self._plain(tokens if tokens is not None else self._segmenter.cut(query))
         asked = _intents(norm)
         found = _COUNTED.search(norm) if "quantity" in asked else None
-        counted = found.group(1) if found else None
+        counted = next((g for g in found.groups() if g), None) if found else None
         views: dict[str | None, _View] = {}
         covered = []
         chosen, articles = self._candidates(plain, exact)
