@@ -12,17 +12,14 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
-from telegram import Update
-from telegram.ext import TypeHandler
 
 from bot import messages
-from bot.app import ALLOWED_UPDATES, build_application
 from bot.config import Settings
 from bot.handlers import keyboards
 from bot.importer import import_article
 from bot.segment import Segmenter
 from tests.fake_bot_api import TOKEN, Call, FakeBotApi, make_user, private_chat
-from tests.test_bot import Harness, data_of, only_reply, sent, shown
+from tests.test_bot import Harness, data_of, only_reply, running_harness, sent, shown
 
 ROOT = Path(__file__).resolve().parent.parent
 KNOWLEDGE = ROOT / "knowledge"
@@ -67,26 +64,8 @@ async def bot(
         knowledge_dir=folder,
         db_path=tmp_path_factory.mktemp("db") / "bot.sqlite3",
     )
-    app = build_application(settings, folder, segmenter=segmenter)
-    processed: set[int] = set()
-
-    async def mark(update: Update, context: object) -> None:
-        processed.add(update.update_id)
-
-    app.add_handler(TypeHandler(Update, mark), group=99)
-    harness = Harness(api, app, processed)
-    await app.initialize()
-    assert app.post_init is not None
-    await app.post_init(app)
-    assert app.updater is not None
-    await app.updater.start_polling(poll_interval=0.0, timeout=5, allowed_updates=ALLOWED_UPDATES)
-    await app.start()
-    yield harness
-    await app.updater.stop()
-    await app.stop()
-    await app.shutdown()
-    assert app.post_shutdown is not None
-    await app.post_shutdown(app)
+    async with running_harness(api, settings, folder, segmenter) as harness:
+        yield harness
     assert harness.services.watcher is None
 
 
@@ -119,9 +98,7 @@ def to_admin(api: FakeBotApi, containing: str) -> Callable[[], list[Call]]:
 # ----- refusals ---------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "command", ["/stats", "/unanswered", "/teach chair 谁是主持人", "/reload"]
-)
+@pytest.mark.parametrize("command", ["/stats", "/unanswered", "/teach chair 谁是主持人", "/reload"])
 async def test_admin_commands_refuse_everyone_else(
     bot: Harness, folder: Path, command: str
 ) -> None:

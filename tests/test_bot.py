@@ -9,6 +9,7 @@ Assertions name facts, not wording, so that they survive edits of the knowledge 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import re
@@ -148,19 +149,12 @@ def entry_for(engine: Engine, question: str, fact: str) -> Entry:
 # ----- fixtures ---------------------------------------------------------------------------------
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def bot(
-    api: FakeBotApi, segmenter: Segmenter, tmp_path_factory: pytest.TempPathFactory
+@contextlib.asynccontextmanager
+async def running_harness(
+    api: FakeBotApi, settings: Settings, knowledge: Path, segmenter: Segmenter
 ) -> AsyncIterator[Harness]:
-    admin = make_user(ADMIN_ID, "管理员")
-    api.know_chat(private_chat(admin))
-    settings = Settings(
-        token=TOKEN,
-        base_url=api.base_url,
-        admin_ids=frozenset({ADMIN_ID}),
-        db_path=tmp_path_factory.mktemp("db") / "bot.sqlite3",
-    )
-    app = build_application(settings, KNOWLEDGE, segmenter=segmenter)
+    """The real Application, built as production builds it, polling `api` until the block ends."""
+    app = build_application(settings, knowledge, segmenter=segmenter)
     processed: set[int] = set()
 
     async def mark(update: Update, context: object) -> None:
@@ -182,6 +176,21 @@ async def bot(
     await app.shutdown()
     assert app.post_shutdown is not None
     await app.post_shutdown(app)
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def bot(
+    api: FakeBotApi, segmenter: Segmenter, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Harness]:
+    api.know_chat(private_chat(make_user(ADMIN_ID, "管理员")))
+    settings = Settings(
+        token=TOKEN,
+        base_url=api.base_url,
+        admin_ids=frozenset({ADMIN_ID}),
+        db_path=tmp_path_factory.mktemp("db") / "bot.sqlite3",
+    )
+    async with running_harness(api, settings, KNOWLEDGE, segmenter) as harness:
+        yield harness
 
 
 @pytest.fixture(autouse=True)
