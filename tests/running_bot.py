@@ -26,7 +26,7 @@ from bot.app import ALLOWED_UPDATES, GATE_GROUP, build_application, post_init, p
 from bot.config import Settings
 from bot.handlers.context import QaApplication, Services
 from bot.segment import Segmenter
-from tests.fake_bot_api import Call, FakeBotApi, make_group, make_user, private_chat
+from tests.fake_bot_api import TOKEN, Call, FakeBotApi, make_group, make_user, private_chat
 
 ROOT = Path(__file__).resolve().parent.parent
 KNOWLEDGE = ROOT / "knowledge"
@@ -180,6 +180,26 @@ def private_knowledge(factory: pytest.TempPathFactory) -> Path:
     target = factory.mktemp("knowledge") / "knowledge"
     shutil.copytree(KNOWLEDGE, target)
     return target
+
+
+def start_bot(
+    api: FakeBotApi,
+    segmenter: Segmenter,
+    factory: pytest.TempPathFactory,
+    admin_id: int,
+    **settings: Any,
+) -> RunningBot:
+    """A RunningBot with one admin (whose private chat the server knows), its own database and
+    its own copy of the knowledge; `settings` add to or override the Settings fields."""
+    api.know_chat(private_chat(make_user(admin_id, "管理员")))
+    chosen = Settings(
+        token=TOKEN,
+        base_url=api.base_url,
+        admin_ids=frozenset({admin_id}),
+        db_path=factory.mktemp("db") / "bot.sqlite3",
+        **settings,
+    )
+    return RunningBot(api, chosen, segmenter, private_knowledge(factory))
 
 
 def _mark_stops(handler: BaseHandler[Any, Any, Any], processed: set[int]) -> None:

@@ -29,13 +29,12 @@ from telegram.error import (
 )
 
 from bot import messages
-from bot.config import Settings
 from bot.delivery import BACKOFF_SECONDS, Delivery, Stopping, retry_delay
 from bot.library import Library
 from bot.match import Engine
 from bot.segment import Segmenter
-from tests.fake_bot_api import TOKEN, Call, FakeBotApi, make_user, parse_html, private_chat
-from tests.running_bot import KNOWLEDGE, RunningBot, private_knowledge
+from tests.fake_bot_api import TOKEN, Call, FakeBotApi, parse_html, private_chat
+from tests.running_bot import KNOWLEDGE, RunningBot, start_bot
 
 ADMIN_ID = 900003
 QUESTION = "谁主持了大会"  # answered in one message, naming 王健
@@ -46,16 +45,7 @@ FACT = "王健"
 def bot(
     api: FakeBotApi, segmenter: Segmenter, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[RunningBot]:
-    api.know_chat(private_chat(make_user(ADMIN_ID, "管理员")))
-    settings = Settings(
-        token=TOKEN,
-        base_url=api.base_url,
-        admin_ids=frozenset({ADMIN_ID}),
-        db_path=tmp_path_factory.mktemp("db") / "bot.sqlite3",
-        request_timeout=1.0,
-    )
-    knowledge = private_knowledge(tmp_path_factory)
-    with RunningBot(api, settings, segmenter, knowledge) as running:
+    with start_bot(api, segmenter, tmp_path_factory, ADMIN_ID, request_timeout=1.0) as running:
         yield running
 
 

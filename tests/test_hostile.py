@@ -20,7 +20,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot import messages
-from bot.config import Settings
 from bot.flood import GROUP_PER_MINUTE, USER_PER_MINUTE
 from bot.normalise import normalise
 from bot.render import render_answer_html
@@ -28,7 +27,6 @@ from bot.segment import Segmenter
 from bot.store import STORED_TEXT_CHARS, Store
 from tests.fake_bot_api import (
     BOT_USERNAME,
-    TOKEN,
     Call,
     FakeBotApi,
     make_user,
@@ -36,7 +34,7 @@ from tests.fake_bot_api import (
     private_chat,
     utf16_len,
 )
-from tests.running_bot import RunningBot, private_knowledge
+from tests.running_bot import RunningBot, start_bot
 
 ADMIN_ID = 900004
 EXAMPLES = settings(
@@ -118,15 +116,7 @@ hostile_text = st.one_of(
 def bot(
     api: FakeBotApi, segmenter: Segmenter, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[RunningBot]:
-    api.know_chat(private_chat(make_user(ADMIN_ID, "管理员")))
-    settings_ = Settings(
-        token=TOKEN,
-        base_url=api.base_url,
-        admin_ids=frozenset({ADMIN_ID}),
-        db_path=tmp_path_factory.mktemp("db") / "bot.sqlite3",
-    )
-    knowledge = private_knowledge(tmp_path_factory)
-    with RunningBot(api, settings_, segmenter, knowledge) as running:
+    with start_bot(api, segmenter, tmp_path_factory, ADMIN_ID) as running:
         yield running
 
 
