@@ -149,7 +149,6 @@ class _View:
 
     weights: dict[str, float]
     total: float
-    pairs: dict[str, list[str]]
     joined: str
     known: float  # share of the question's weight that the article's own words carry
 
@@ -220,11 +219,13 @@ class Engine:
                 for name in group:
                     mapping[normalise(name).replace(" ", "")] = canonical
         self._alias_names = frozenset(name for m in self._aliases.values() for name in m)
-        # every canonical name a word may stand for, in any article (for candidate lookup)
-        self._canonicals: dict[str, set[str]] = defaultdict(set)
-        for mapping in self._aliases.values():
+        # the articles in which a word is an alias of another name
+        owners: dict[str, list[str | None]] = defaultdict(list)
+        for slug, mapping in self._aliases.items():
             for name, canonical in mapping.items():
-                self._canonicals[name].add(canonical)
+                if name != canonical:
+                    owners[name].append(slug)
+        self._alias_owners = dict(owners)
         segmenter.add_words(self._user_words())
         # anything that stands in an article is a real word there, never a typo
         self._article_text = "\n".join(a.text for a in knowledge.articles.values())
@@ -284,11 +285,8 @@ class Engine:
             for pair in pairs:
                 pair_postings[pair].append(i)
         # every entry's character pairs, as postings (int arrays take a tenth of the memory
-        # of a set per entry); very common pairs (作风, 建设) pick no candidates
+        # of a set per entry)
         self._pair_postings = _arrays(pair_postings)
-        self._common_pairs = frozenset(
-            pair for pair, ids in pair_postings.items() if len(ids) > max(3, n // 4)
-        )
         del entry_pairs, pair_postings
         # which kinds of fact (quantity, time, place) each entry can give, and asks for
         self._gives: list[frozenset[str]] = []
@@ -310,31 +308,35 @@ class Engine:
         self._article_vocab: dict[str | None, set[str]] = defaultdict(set)
         for entry, strong_terms, weak_terms in zip(entries, self._strong, self._weak, strict=True):
             self._article_vocab[entry.article] |= strong_terms | weak_terms
-        # postings by the words a question may use (an alias reaches the entries of its own
-        # article only), split by where the entry has the term
+        # postings: which entries hold each term in their questions (strong) or only in their
+        # answer and passages (weak); a question's words are resolved to an article's names
+        # before they are looked up
         strong_post: dict[str, list[int]] = defaultdict(list)
         weak_post: dict[str, list[int]] = defaultdict(list)
-        names_of: dict[str | None, dict[str, list[str]]] = {}
-        for owner, mapping in self._aliases.items():
-            grouped: dict[str, list[str]] = defaultdict(list)
-            for name, canonical in mapping.items():
-                if name != canonical:
-                    grouped[canonical].append(name)
-            names_of[owner] = grouped
-        for i, entry in enumerate(entries):
-            names = names_of.get(entry.article, {})
-            for held, post in ((self._strong[i], strong_post), (self._weak[i], weak_post)):
-                for term in held:
-                    for name in (term, *names.get(term, ())):
-                        post[name].append(i)
+        for i in range(len(entries)):
+            for term in self._strong[i]:
+                strong_post[term].append(i)
+            for term in self._weak[i]:
+                weak_post[term].append(i)
         self._strong_post = _arrays(strong_post)
         self._weak_post = _arrays(weak_post)
+        del strong_post, weak_post
         self._fallback = tuple(e for e in entries if e.kind == "fact")[:3]
         self._articles: list[str | None] = sorted(
             {e.article for e in entries}, key=lambda a: (a is not None, a or "")
         )
-        number = {slug: k for k, slug in enumerate(self._articles)}
-        self._entry_article = np.array([number[e.article] for e in entries], dtype=np.int32)
+        self._number = {slug: k for k, slug in enumerate(self._articles)}
+        self._entry_article = np.array([self._number[e.article] for e in entries], dtype=np.int32)
+        self._members = {
+            slug: np.flatnonzero(self._entry_article == k) for slug, k in self._number.items()
+        }
+        # which articles use each term (by article number), for the share of a question an
+        # article knows
+        in_articles: dict[str, list[int]] = defaultdict(list)
+        for slug, terms in self._article_vocab.items():
+            for term in terms:
+                in_articles[term].append(self._number[slug])
+        self._term_articles = _arrays(in_articles)
 
     # ----- text to terms -------------------------------------------------------------------
 
@@ -495,75 +497,75 @@ class Engine:
         near = rf"{_NUMERAL}+[^,，。、;；]{{0,3}}{counted}|{counted}[^,，。、;；]{{0,3}}{_NUMERAL}"
         return re.search(near, said) is not None
 
-    def _candidates(self, plain: list[str], exact: int | None) -> tuple[list[int], set[str | None]]:
-        """The entries worth scoring exactly, and every article any entry matching the
-        question belongs to. A first pass adds up each entry's share of the question's words
-        (an estimate: one weight per word, whatever the article)."""
+    def _spread(self, weights: dict[str, float]) -> np.ndarray:
+        """How much of the question's weight each entry holds (not yet divided by the total):
+        a term in its questions counts in full, one only in its answer or passages a little
+        less, and a word the knowledge never uses by the share of its character pairs the
+        entry has (违纪 meets 违反纪律). One pass over the postings, in C."""
         tuning = self.tuning
-        hits: list[tuple[np.ndarray, float]] = []
-        for term in dict.fromkeys(plain):
-            weight = self._weight(next(iter(self._canonicals.get(term, ())), term))
-            if term in self._strong_post:
-                hits.append((self._strong_post[term], weight))
-            if term in self._weak_post:
-                hits.append((self._weak_post[term], tuning.weak_credit * weight))
-            if term not in self._vocab and term not in self._alias_names:
+        postings: list[np.ndarray] = []
+        credits: list[float] = []
+        for term, weight in weights.items():
+            ids = self._strong_post.get(term)
+            if ids is not None:
+                postings.append(ids)
+                credits.append(weight)
+            ids = self._weak_post.get(term)
+            if ids is not None:
+                postings.append(ids)
+                credits.append(tuning.weak_credit * weight)
+            if term not in self._vocab and len(term) >= 2:
                 pairs = _pairs(term)
                 for pair in pairs:
-                    if pair in self._pair_postings and pair not in self._common_pairs:
-                        share = tuning.partial_credit * weight / len(pairs)
-                        hits.append((self._pair_postings[pair], share))
-        keep = 2 * SHORTLIST
-        if sum(len(ids) for ids, _ in hits) <= SMALL_POSTINGS:
-            # short postings: plain Python beats numpy's per-call overhead
-            estimate: dict[int, float] = defaultdict(float)
-            for ids, credit in hits:
-                for k in ids.tolist():
-                    estimate[k] += credit
-            articles = {self._entries[k].article for k in estimate}
-            chosen = heapq.nlargest(keep, estimate, key=estimate.__getitem__)
-        else:
-            vector = np.zeros(len(self._entries), dtype=np.float32)
-            for ids, credit in hits:
-                vector[ids] += credit
-            found = np.flatnonzero(vector)
-            articles = {self._articles[k] for k in np.unique(self._entry_article[found])}
-            if len(found) > keep:
-                found = found[np.argpartition(-vector[found], keep)[:keep]]
-            chosen = [int(k) for k in found]
-        if exact is not None and exact not in chosen:
-            chosen.append(exact)
-        return chosen, articles
-
-    def _pairs_held(self, chosen: list[int], views: Iterable[_View]) -> dict[str, set[int]]:
-        """For each character pair of the question's unknown words, which candidates have it."""
-        ids = np.array(chosen, dtype=np.int32)
-        held: dict[str, set[int]] = {}
-        for view in views:
-            for pairs in view.pairs.values():
-                for pair in pairs:
-                    if pair not in held:
-                        postings = self._pair_postings.get(pair)
-                        inside = ids[np.isin(ids, postings)] if postings is not None else ()
-                        held[pair] = {int(k) for k in inside}
-        return held
+                    ids = self._pair_postings.get(pair)
+                    if ids is not None:
+                        postings.append(ids)
+                        credits.append(tuning.partial_credit * weight / len(pairs))
+        n = len(self._entries)
+        if not postings:
+            return np.zeros(n)
+        spread = np.repeat(np.array(credits), [len(ids) for ids in postings])
+        return np.bincount(np.concatenate(postings), weights=spread, minlength=n)
 
     def _view(self, plain: list[str], slug: str | None) -> _View:
         """The question's terms as one article names things, with their weights."""
         aliases = self._aliases.get(slug, self._aliases[None])
         terms = [aliases.get(t, t) for t in plain]
         weights = {t: self._weight(t) for t in dict.fromkeys(terms)}
-        pairs = {t: _pairs(t) for t in weights if t not in self._vocab and len(t) >= 2}
         total = sum(weights.values())
         vocab = self._article_vocab.get(slug, set())
         known = sum(w for t, w in weights.items() if t in vocab) / total if total else 0.0
-        return _View(
-            weights=weights,
-            total=total,
-            pairs={t: p for t, p in pairs.items() if p},
-            joined=" ".join(terms),
-            known=known,
-        )
+        return _View(weights=weights, total=total, joined=" ".join(terms), known=known)
+
+    def _coverage(
+        self, plain: list[str]
+    ) -> tuple[np.ndarray, dict[str | None, _View], np.ndarray]:
+        """Every entry's coverage of the question (0 to 1), as its own article names things;
+        the views that differ from the question's own words; and, by article number, the
+        share of the question's weight each article's words carry."""
+        plain_view = self._view(plain, None)
+        if not plain_view.total:
+            return np.zeros(len(self._entries)), {None: plain_view}, np.zeros(len(self._articles))
+        coverage = self._spread(plain_view.weights) / plain_view.total
+        known = np.zeros(len(self._articles))
+        for term, weight in plain_view.weights.items():
+            where = self._term_articles.get(term)
+            if where is not None:
+                known[where] += weight
+        known /= plain_view.total
+        # an article where one of the words is an alias sees the question its own way
+        views: dict[str | None, _View] = {}
+        for term in plain_view.weights:
+            for slug in self._alias_owners.get(term, ()):
+                if slug not in views:
+                    views[slug] = view = self._view(plain, slug)
+                    members = self._members.get(slug)
+                    if members is None or not view.total:
+                        continue
+                    coverage[members] = (self._spread(view.weights) / view.total)[members]
+                    known[self._number[slug]] = view.known
+        views[None] = plain_view
+        return coverage, views, known
 
     def rank(self, text: str, *, exclude: str | None = None) -> list[Scored]:
         """Every entry that shares anything with the question, best first."""
@@ -578,47 +580,31 @@ class Engine:
         asked = _intents(norm)
         found = _COUNTED.search(norm) if "quantity" in asked else None
         counted = next((g for g in found.groups() if g), None) if found else None
-        views: dict[str | None, _View] = {}
-        covered = []
-        chosen, articles = self._candidates(plain, exact)
-        for slug in articles:
-            views.setdefault(slug, self._view(plain, slug))
-        held = self._pairs_held(chosen, views.values())
-        for i in chosen:
-            slug = self._entries[i].article
-            view = views.get(slug)
-            if view is None:
-                view = views[slug] = self._view(plain, slug)
-            strong, weak = self._strong[i], self._weak[i]
-            got = 0.0
-            for term, weight in view.weights.items():
-                if term in strong:
-                    got += weight
-                elif term in weak:
-                    got += tuning.weak_credit * weight
-                elif term in view.pairs:
-                    pairs = view.pairs[term]
-                    share = sum(i in held[p] for p in pairs) / len(pairs)
-                    got += tuning.partial_credit * share * weight
-            covered.append((got / view.total if view.total else 0.0, i))
+        coverage, views, known = self._coverage(plain)
+        matched = np.flatnonzero(coverage)
         # with several articles, one that lacks the question's words answers something else
-        best_known = max((v.known for k, v in views.items() if k is not None), default=0.0)
+        articles = np.unique(self._entry_article[matched])
+        best_known = max(
+            (known[k] for k in articles.tolist() if self._articles[k] is not None), default=0.0
+        )
         # only the entries that cover the question best are worth the fuzzy comparison
-        covered.sort(reverse=True)
-        shortlist = covered[:SHORTLIST]
+        if len(matched) > SHORTLIST:
+            matched = matched[np.argpartition(-coverage[matched], SHORTLIST - 1)[:SHORTLIST]]
+        shortlist = sorted(((float(coverage[i]), int(i)) for i in matched), reverse=True)
         if exact is not None and all(i != exact for _, i in shortlist):
-            shortlist.append(next(c for c in covered if c[1] == exact))
+            shortlist.append((float(coverage[exact]), exact))
+        plain_view = views[None]
         ids = [i for _, i in shortlist]
-        joined = {i: views[self._entries[i].article].joined for i in ids}
+        joined = {i: views.get(self._entries[i].article, plain_view).joined for i in ids}
         similarity = self._fuzzy(ids, query, joined, exclude) if ids else []
         scored = []
         for (coverage, i), best in zip(shortlist, similarity, strict=True):
             entry = self._entries[i]
             fuzzy = best / 100.0
             score = tuning.fuzzy_weight * fuzzy + (1 - tuning.fuzzy_weight) * coverage
-            view = views[entry.article]
-            if entry.article is not None and best_known > 0 and view.known < best_known:
-                score *= view.known / best_known
+            mine = known[self._entry_article[i]]
+            if entry.article is not None and best_known > 0 and mine < best_known:
+                score *= mine / best_known
             if exact == i:
                 score = max(score, 1.0)
             elif entry.kind == "chitchat":
