@@ -7,7 +7,6 @@ pinyin table for homophone typos, the inverted index) is built once in `Engine._
 
 from __future__ import annotations
 
-import heapq
 import math
 import os
 import re
@@ -221,10 +220,10 @@ class Engine:
         self._alias_names = frozenset(name for m in self._aliases.values() for name in m)
         # the articles in which a word is an alias of another name
         owners: dict[str, list[str | None]] = defaultdict(list)
-        for slug, mapping in self._aliases.items():
-            for name, canonical in mapping.items():
+        for owner, names in self._aliases.items():
+            for name, canonical in names.items():
                 if name != canonical:
-                    owners[name].append(slug)
+                    owners[name].append(owner)
         self._alias_owners = dict(owners)
         segmenter.add_words(self._user_words())
         # anything that stands in an article is a real word there, never a typo
@@ -333,9 +332,9 @@ class Engine:
         # which articles use each term (by article number), for the share of a question an
         # article knows
         in_articles: dict[str, list[int]] = defaultdict(list)
-        for slug, terms in self._article_vocab.items():
+        for owner, terms in self._article_vocab.items():
             for term in terms:
-                in_articles[term].append(self._number[slug])
+                in_articles[term].append(self._number[owner])
         self._term_articles = _arrays(in_articles)
 
     # ----- text to terms -------------------------------------------------------------------
@@ -537,9 +536,7 @@ class Engine:
         known = sum(w for t, w in weights.items() if t in vocab) / total if total else 0.0
         return _View(weights=weights, total=total, joined=" ".join(terms), known=known)
 
-    def _coverage(
-        self, plain: list[str]
-    ) -> tuple[np.ndarray, dict[str | None, _View], np.ndarray]:
+    def _coverage(self, plain: list[str]) -> tuple[np.ndarray, dict[str | None, _View], np.ndarray]:
         """Every entry's coverage of the question (0 to 1), as its own article names things;
         the views that differ from the question's own words; and, by article number, the
         share of the question's weight each article's words carry."""
@@ -580,8 +577,8 @@ class Engine:
         asked = _intents(norm)
         found = _COUNTED.search(norm) if "quantity" in asked else None
         counted = next((g for g in found.groups() if g), None) if found else None
-        coverage, views, known = self._coverage(plain)
-        matched = np.flatnonzero(coverage)
+        covers, views, known = self._coverage(plain)
+        matched = np.flatnonzero(covers)
         # with several articles, one that lacks the question's words answers something else
         articles = np.unique(self._entry_article[matched])
         best_known = max(
@@ -589,10 +586,10 @@ class Engine:
         )
         # only the entries that cover the question best are worth the fuzzy comparison
         if len(matched) > SHORTLIST:
-            matched = matched[np.argpartition(-coverage[matched], SHORTLIST - 1)[:SHORTLIST]]
-        shortlist = sorted(((float(coverage[i]), int(i)) for i in matched), reverse=True)
+            matched = matched[np.argpartition(-covers[matched], SHORTLIST - 1)[:SHORTLIST]]
+        shortlist = sorted(((float(covers[i]), int(i)) for i in matched), reverse=True)
         if exact is not None and all(i != exact for _, i in shortlist):
-            shortlist.append((float(coverage[exact]), exact))
+            shortlist.append((float(covers[exact]), exact))
         plain_view = views[None]
         ids = [i for _, i in shortlist]
         joined = {i: views.get(self._entries[i].article, plain_view).joined for i in ids}

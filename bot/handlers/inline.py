@@ -51,9 +51,7 @@ async def on_query(update: Update, context: BotContext) -> None:
     )
     if answer is not None:
         # Telegram sends a query per pause in typing: the log holds drafts too
-        await context.services.record_answer(
-            answer, chat_type="inline", user_id=query.from_user.id
-        )
+        await context.services.record_answer(answer, chat_type="inline", user_id=query.from_user.id)
 
 
 def _matches(engine: Engine, answer: Answer) -> list[Entry]:

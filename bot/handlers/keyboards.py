@@ -93,7 +93,13 @@ class IgnoreQuestion:
 
 
 Action = (
-    Ask | Feedback | NoneOfThese | TopicList | TopicQuestions | FullText | TeachVariant
+    Ask
+    | Feedback
+    | NoneOfThese
+    | TopicList
+    | TopicQuestions
+    | FullText
+    | TeachVariant
     | IgnoreQuestion
 )
 
