@@ -106,13 +106,15 @@ INTENT_PENALTY = 0.75
 CHITCHAT_COVERAGE = 0.75
 # how many entries, best covering the question first, get the fuzzy comparison; the exact
 # coverage is worked out for twice as many, picked by a vectorised first pass
-SHORTLIST = 12
+SHORTLIST = 8
 # below this many postings in all, the first pass runs in plain Python
 SMALL_POSTINGS = 1500
 # a "none" reply suggests near entries from this score up, else the report's first questions
 SUGGEST_AT = 0.4
 # jieba words at least this frequent are real words, never taken for typos
 LOOSE_BELOW = 100
+# tokens remembered as loose or not, at most
+MEMO_LIMIT = 100_000
 
 
 @dataclass(frozen=True)
@@ -149,7 +151,6 @@ class _View:
     weights: dict[str, float]
     total: float
     joined: str
-    known: float  # share of the question's weight that the article's own words carry
 
 
 @lru_cache(maxsize=65536)
@@ -329,13 +330,10 @@ class Engine:
         self._members = {
             slug: np.flatnonzero(self._entry_article == k) for slug, k in self._number.items()
         }
-        # which articles use each term (by article number), for the share of a question an
-        # article knows
-        in_articles: dict[str, list[int]] = defaultdict(list)
-        for owner, terms in self._article_vocab.items():
-            for term in terms:
-                in_articles[term].append(self._number[owner])
-        self._term_articles = _arrays(in_articles)
+        # with one article (and the small talk) no article can lack what another knows
+        self._several = sum(slug is not None for slug in self._articles) > 1
+        # a memo of a pure function of a token, so that a question pays for each word once
+        self._loose_memo: dict[str, bool] = {}
 
     # ----- text to terms -------------------------------------------------------------------
 
@@ -377,10 +375,11 @@ class Engine:
             return text, tokens
         changed = False
         out: list[str] = []
+        loose = [self._loose(token) for token in tokens]
         k = 0
         while k < len(tokens):
             span = 0
-            while k + span < len(tokens) and span < 4 and self._loose(tokens[k + span]):
+            while k + span < len(tokens) and span < 4 and loose[k + span]:
                 span += 1
             for m in range(span, 0, -1):
                 window = "".join(tokens[k : k + m])
@@ -397,6 +396,16 @@ class Engine:
         return "".join(out), None if changed else tokens
 
     def _loose(self, token: str) -> bool:
+        """Whether a token may be a typo: a single character, or a word neither the knowledge
+        nor jieba's dictionary knows well (remembered per token)."""
+        loose = self._loose_memo.get(token)
+        if loose is None:
+            if len(self._loose_memo) >= MEMO_LIMIT:
+                self._loose_memo.clear()
+            loose = self._loose_memo[token] = self._is_loose(token)
+        return loose
+
+    def _is_loose(self, token: str) -> bool:
         if not _is_cjk(token):
             return False
         if token in STOPWORDS:
@@ -531,38 +540,30 @@ class Engine:
         aliases = self._aliases.get(slug, self._aliases[None])
         terms = [aliases.get(t, t) for t in plain]
         weights = {t: self._weight(t) for t in dict.fromkeys(terms)}
-        total = sum(weights.values())
-        vocab = self._article_vocab.get(slug, set())
-        known = sum(w for t, w in weights.items() if t in vocab) / total if total else 0.0
-        return _View(weights=weights, total=total, joined=" ".join(terms), known=known)
+        return _View(weights=weights, total=sum(weights.values()), joined=" ".join(terms))
 
-    def _coverage(self, plain: list[str]) -> tuple[np.ndarray, dict[str | None, _View], np.ndarray]:
-        """Every entry's coverage of the question (0 to 1), as its own article names things;
-        the views that differ from the question's own words; and, by article number, the
-        share of the question's weight each article's words carry."""
+    def _coverage(self, plain: list[str]) -> tuple[np.ndarray, dict[str | None, _View]]:
+        """Every entry's coverage of the question (0 to 1), as its own article names things,
+        and the view of each article the question touches (`None`: the words as they are)."""
         plain_view = self._view(plain, None)
+        views: dict[str | None, _View] = {None: plain_view}
         if not plain_view.total:
-            return np.zeros(len(self._entries)), {None: plain_view}, np.zeros(len(self._articles))
+            return np.zeros(len(self._entries)), views
         coverage = self._spread(plain_view.weights) / plain_view.total
-        known = np.zeros(len(self._articles))
-        for term, weight in plain_view.weights.items():
-            where = self._term_articles.get(term)
-            if where is not None:
-                known[where] += weight
-        known /= plain_view.total
         # an article where one of the words is an alias sees the question its own way
-        views: dict[str | None, _View] = {}
         for term in plain_view.weights:
             for slug in self._alias_owners.get(term, ()):
                 if slug not in views:
                     views[slug] = view = self._view(plain, slug)
                     members = self._members.get(slug)
-                    if members is None or not view.total:
-                        continue
-                    coverage[members] = (self._spread(view.weights) / view.total)[members]
-                    known[self._number[slug]] = view.known
-        views[None] = plain_view
-        return coverage, views, known
+                    if members is not None and view.total:
+                        coverage[members] = (self._spread(view.weights) / view.total)[members]
+        return coverage, views
+
+    def _share(self, view: _View, slug: str | None) -> float:
+        """The share of the question's weight that an article's own words carry."""
+        vocab = self._article_vocab.get(slug, set())
+        return sum(w for t, w in view.weights.items() if t in vocab) / view.total
 
     def rank(self, text: str, *, exclude: str | None = None) -> list[Scored]:
         """Every entry that shares anything with the question, best first."""
@@ -577,20 +578,23 @@ class Engine:
         asked = _intents(norm)
         found = _COUNTED.search(norm) if "quantity" in asked else None
         counted = next((g for g in found.groups() if g), None) if found else None
-        covers, views, known = self._coverage(plain)
+        covers, views = self._coverage(plain)
         matched = np.flatnonzero(covers)
-        # with several articles, one that lacks the question's words answers something else
-        articles = np.unique(self._entry_article[matched])
-        best_known = max(
-            (known[k] for k in articles.tolist() if self._articles[k] is not None), default=0.0
-        )
+        plain_view = views[None]
+        known: dict[str | None, float] = {}
+        if self._several:
+            # with several articles, one that lacks the question's words answers something else
+            for k in np.unique(self._entry_article[matched]).tolist():
+                slug = self._articles[k]
+                if slug is not None:
+                    known[slug] = self._share(views.get(slug, plain_view), slug)
+        best_known = max(known.values(), default=0.0)
         # only the entries that cover the question best are worth the fuzzy comparison
         if len(matched) > SHORTLIST:
             matched = matched[np.argpartition(-covers[matched], SHORTLIST - 1)[:SHORTLIST]]
         shortlist = sorted(((float(covers[i]), int(i)) for i in matched), reverse=True)
         if exact is not None and all(i != exact for _, i in shortlist):
             shortlist.append((float(covers[exact]), exact))
-        plain_view = views[None]
         ids = [i for _, i in shortlist]
         joined = {i: views.get(self._entries[i].article, plain_view).joined for i in ids}
         similarity = self._fuzzy(ids, query, joined, exclude) if ids else []
@@ -599,8 +603,8 @@ class Engine:
             entry = self._entries[i]
             fuzzy = best / 100.0
             score = tuning.fuzzy_weight * fuzzy + (1 - tuning.fuzzy_weight) * coverage
-            mine = known[self._entry_article[i]]
-            if entry.article is not None and best_known > 0 and mine < best_known:
+            mine = known.get(entry.article, best_known)
+            if best_known > 0 and mine < best_known:
                 score *= mine / best_known
             if exact == i:
                 score = max(score, 1.0)
