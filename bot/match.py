@@ -15,7 +15,6 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
-from itertools import chain
 from pathlib import Path
 
 import numpy as np
@@ -471,27 +470,27 @@ class Engine:
         self, shortlist: list[int], query: str, joined: dict[int, str], exclude: str | None
     ) -> list[float]:
         """Best similarity (0-100) of the question to each shortlisted entry's variants:
-        characters as written, and content words in any order (x 0.9), in one C pass each."""
-        forms = list(chain.from_iterable(self._form_texts[i] for i in shortlist))
-        words = list(chain.from_iterable(self._form_words[i] for i in shortlist))
-        sizes = [len(self._form_texts[i]) for i in shortlist]
-        starts = np.cumsum([0, *sizes[:-1]])
-        best = process.cdist([query], forms, scorer=fuzz.ratio, dtype=np.float32)[0]
-        # each entry is compared with the question as its own article names things
-        texts = list(dict.fromkeys(joined[i] for i in shortlist))
-        if len(texts) == 1:
-            order = process.cdist([_sorted_words(texts[0])], words, scorer=fuzz.ratio)[0]
-            best = np.maximum(best, 0.9 * order)
-        else:
-            owners = np.repeat([texts.index(joined[i]) for i in shortlist], sizes)
-            for k, text in enumerate(texts):
-                mine = owners == k
-                subset = [w for w, keep in zip(words, mine, strict=True) if keep]
-                order = process.cdist([_sorted_words(text)], subset, scorer=fuzz.ratio)[0]
-                best[mine] = np.maximum(best[mine], 0.9 * order)
-        if exclude is not None:
-            best[np.array([form == exclude for form in forms])] = 0.0
-        return [float(v) for v in np.maximum.reduceat(best, starts)]
+        characters as written, and content words in any order (x 0.9), in one C pass each
+        for all the entries that see the question's words alike (one article's aliases)."""
+        similarity: dict[int, float] = {}
+        groups: dict[str, list[int]] = defaultdict(list)
+        for i in shortlist:
+            groups[joined[i]].append(i)
+        for text, members in groups.items():
+            forms: list[str] = []
+            words: list[str] = []
+            starts = []
+            for i in members:
+                starts.append(len(forms))
+                forms += self._form_texts[i]
+                words += self._form_words[i]
+            best = process.cdist([query], forms, scorer=fuzz.ratio)[0]
+            order = process.cdist([_sorted_words(text)], words, scorer=fuzz.ratio)[0]
+            np.maximum(best, 0.9 * order, out=best)
+            if exclude is not None:
+                best[np.array([form == exclude for form in forms])] = 0.0
+            similarity.update(zip(members, np.maximum.reduceat(best, starts).tolist(), strict=True))
+        return [similarity[i] for i in shortlist]
 
     def _counts(self, counted: str | None, i: int) -> bool:
         """Whether entry i gives a number of the thing a "how many" question counts (an
