@@ -535,6 +535,7 @@ def worker(spec: dict[str, Any]) -> None:
         os.sched_setaffinity(0, {spec["cpu"]})
     from bot.knowledge import load_knowledge
     from bot.match import Engine
+    from bot.render import render_text
     from bot.segment import Segmenter
 
     def emit(event: str, **data: Any) -> None:
@@ -566,8 +567,14 @@ def worker(spec: dict[str, Any]) -> None:
         variants=sum(len(e.questions) for e in entries),
         source=source,
     )
+    knowledge = engine.knowledge
+
+    def reply(question: str) -> str:
+        # the whole path of a question: normalise, segment, match, decide, compose the reply
+        return render_text(engine.ask(question), knowledge)
+
     result: dict[str, Any] = {
-        "engine": time_questions(engine.ask, queries, spec["rounds"], spec["query_budget"])
+        "engine": time_questions(reply, queries, spec["rounds"], spec["query_budget"])
     }
     result["memory"] = memory_mb() | {"floor_mb": floor_mb}
     # what the engine made of the distinct queries (a sanity check, not a score), time-boxed

@@ -11,6 +11,7 @@ import math
 import os
 import re
 import sys
+from array import array
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -180,8 +181,10 @@ def _sorted_words(text: str) -> str:
     return " ".join(sorted(text.split()))
 
 
-def _arrays(postings: dict[str, list[int]]) -> dict[str, np.ndarray]:
-    return {key: np.array(sorted(set(ids)), dtype=np.int32) for key, ids in postings.items()}
+def _arrays(postings: dict[str, array[int]]) -> dict[str, np.ndarray]:
+    """Postings filled in entry order (so sorted, each entry once) as numpy arrays, keys
+    interned: a large knowledge repeats the same few thousand words and pairs."""
+    return {sys.intern(key): np.array(ids, dtype=np.int32) for key, ids in postings.items()}
 
 
 def _intents(norm: str) -> frozenset[str]:
@@ -231,15 +234,20 @@ class Engine:
 
         entries = knowledge.entries
         self._entries = entries
-        # per entry: terms of its questions (strong) and of its answer and passages (weaker)
-        self._strong: list[frozenset[str]] = []
-        self._weak: list[frozenset[str]] = []
         # per entry: the compact form of every question variant, and its content words sorted
         self._form_texts: list[list[str]] = []
         self._form_words: list[list[str]] = []
         self._exact: dict[str, int] = {}
-        # per entry: every character pair of its texts, so that 违纪 meets 违反纪律
-        entry_pairs: list[set[str]] = []  # only while building: the postings keep them
+        # postings, filled entry by entry (compact int arrays, so that a large knowledge never
+        # holds a set per entry): which entries hold each term in their questions (strong) or
+        # only in their answer and passages (weak), and every character pair of their texts,
+        # so that 违纪 meets 违反纪律; a question's words are resolved to an article's names
+        # before they are looked up
+        strong_post: dict[str, array[int]] = defaultdict(lambda: array("i"))
+        weak_post: dict[str, array[int]] = defaultdict(lambda: array("i"))
+        pair_postings: dict[str, array[int]] = defaultdict(lambda: array("i"))
+        # every term each article's entries use, to tell which article a question is about
+        self._article_vocab: dict[str | None, set[str]] = defaultdict(set)
         for i, entry in enumerate(entries):
             aliases = self._aliases.get(entry.article, self._aliases[None])
             strong: set[str] = set()
@@ -251,7 +259,7 @@ class Engine:
                 strong.update(variant)
                 # content words pre-sorted: token_sort_ratio is then a plain ratio
                 forms.append((compact, " ".join(sorted(variant))))
-                seen_pairs.update(map(sys.intern, _pairs(compact)))
+                seen_pairs.update(_pairs(compact))
                 self._exact.setdefault(compact, i)
             weak: set[str] = set()
             sources = [p.text for p in entry.passages]
@@ -260,66 +268,51 @@ class Engine:
             for text in sources:
                 compact, plain = self._analyse(text)
                 weak.update(aliases.get(t, t) for t in plain)
-                seen_pairs.update(map(sys.intern, _pairs(compact)))
+                seen_pairs.update(_pairs(compact))
             if entry.kind == "chitchat":
-                seen_pairs.update(map(sys.intern, _pairs(self._analyse(entry.answer)[0])))
-            self._strong.append(frozenset(strong))
-            self._weak.append(frozenset(weak - strong))
+                seen_pairs.update(_pairs(self._analyse(entry.answer)[0]))
+            weak -= strong
+            for term in strong:
+                strong_post[term].append(i)
+            for term in weak:
+                weak_post[term].append(i)
+            for pair in seen_pairs:
+                pair_postings[pair].append(i)
+            self._article_vocab[entry.article] |= strong | weak
             self._form_texts.append([form for form, _ in forms])
             self._form_words.append([words for _, words in forms])
-            entry_pairs.append(seen_pairs)
 
         # inverse document frequency over entries
-        df: dict[str, int] = defaultdict(int)
-        for strong_terms, weak_terms in zip(self._strong, self._weak, strict=True):
-            for term in strong_terms | weak_terms:
-                df[term] += 1
+        df = {
+            term: len(strong_post.get(term, ())) + len(weak_post.get(term, ()))
+            for term in strong_post.keys() | weak_post.keys()
+        }
         n = max(1, len(entries))
         self._idf = {t: math.log((n + 1) / (c + 0.5)) for t, c in df.items()}
         self._unknown_idf = math.log((n + 1) / 0.5)
         self._vocab = frozenset(df)
         self._max_idf = max(self._idf.values(), default=1.0)
-        pair_postings: dict[str, list[int]] = defaultdict(list)
-        for i, pairs in enumerate(entry_pairs):
-            for pair in pairs:
-                pair_postings[pair].append(i)
-        # every entry's character pairs, as postings (int arrays take a tenth of the memory
-        # of a set per entry)
+        self._strong_post = _arrays(strong_post)
+        self._weak_post = _arrays(weak_post)
         self._pair_postings = _arrays(pair_postings)
-        del entry_pairs, pair_postings
+        del strong_post, weak_post, pair_postings
         # which kinds of fact (quantity, time, place) each entry can give, and asks for
         self._gives: list[frozenset[str]] = []
         self._asks: list[frozenset[str]] = []
         self._said: list[str] = []
+        shared: dict[frozenset[str], frozenset[str]] = {}  # a few distinct sets, shared
         for entry in entries:
             said = entry.answer + "".join(p.text for p in entry.passages)
             self._said.append(said)
-            self._gives.append(
-                frozenset(k for k, (_, evidence) in INTENTS.items() if evidence.search(said))
-            )
-            self._asks.append(_intents(normalise(entry.question)))
+            gives = frozenset(k for k, (_, evidence) in INTENTS.items() if evidence.search(said))
+            self._gives.append(shared.setdefault(gives, gives))
+            asks = _intents(normalise(entry.question))
+            self._asks.append(shared.setdefault(asks, asks))
         # homophone table: pinyin of every known CJK term of 2 to 6 characters
         self._homophones: dict[tuple[str, ...], str] = {}
         for term in sorted(self._vocab | self._alias_names, key=lambda t: (-df.get(t, 0), t)):
             if _is_cjk(term) and 2 <= len(term) <= 6:
                 self._homophones.setdefault(pinyin_key(term), term)
-        # every term each article's entries use, to tell which article a question is about
-        self._article_vocab: dict[str | None, set[str]] = defaultdict(set)
-        for entry, strong_terms, weak_terms in zip(entries, self._strong, self._weak, strict=True):
-            self._article_vocab[entry.article] |= strong_terms | weak_terms
-        # postings: which entries hold each term in their questions (strong) or only in their
-        # answer and passages (weak); a question's words are resolved to an article's names
-        # before they are looked up
-        strong_post: dict[str, list[int]] = defaultdict(list)
-        weak_post: dict[str, list[int]] = defaultdict(list)
-        for i in range(len(entries)):
-            for term in self._strong[i]:
-                strong_post[term].append(i)
-            for term in self._weak[i]:
-                weak_post[term].append(i)
-        self._strong_post = _arrays(strong_post)
-        self._weak_post = _arrays(weak_post)
-        del strong_post, weak_post
         self._fallback = tuple(e for e in entries if e.kind == "fact")[:3]
         self._articles: list[str | None] = sorted(
             {e.article for e in entries}, key=lambda a: (a is not None, a or "")
