@@ -30,6 +30,7 @@ from bot.knowledge import Knowledge, load_knowledge
 from bot.model import Answer, Entry
 from bot.normalise import normalise
 from bot.segment import Segmenter, default_cache_dir
+from bot.synonyms import synonyms_in
 
 # Function words and question words: they say how something is asked, not what about.
 STOPWORDS = frozenset(
@@ -130,6 +131,7 @@ class Tuning:
     frame_factor: float = 0.5  # weight of words that frame a question (要求, 情况, 态度)
     weak_credit: float = 0.85  # a term found only in the answer or passages, not the variants
     partial_credit: float = 0.4  # a term whose character pairs stand in the entry
+    synonym_credit: float = 0.6  # a term the knowledge lacks, whose synonym the entry has
     lone_at: float = 0.5  # answer from here when no other entry comes within `lead`
     lead: float = 0.15
 
@@ -292,6 +294,8 @@ class Engine:
         self._unknown_idf = math.log((n + 1) / 0.5)
         self._vocab = frozenset(df)
         self._max_idf = max(self._idf.values(), default=1.0)
+        # words the knowledge never uses -> the knowledge's words of the same meaning
+        self._synonyms = synonyms_in(self._vocab)
         self._strong_post = _arrays(strong_post)
         self._weak_post = _arrays(weak_post)
         self._pair_postings = _arrays(pair_postings)
@@ -497,11 +501,27 @@ class Engine:
         near = rf"{_NUMERAL}+[^,，。、;；]{{0,3}}{counted}|{counted}[^,，。、;；]{{0,3}}{_NUMERAL}"
         return re.search(near, said) is not None
 
+    def _synonym_hits(self, term: str, weight: float) -> list[tuple[np.ndarray, float]]:
+        """Entries holding a word of the same meaning as `term` (each entry once)."""
+        synonyms = self._synonyms.get(term)
+        if not synonyms:
+            return []
+        tuning = self.tuning
+        strong = [self._strong_post[s] for s in synonyms if s in self._strong_post]
+        weak = [self._weak_post[s] for s in synonyms if s in self._weak_post]
+        held = np.unique(np.concatenate(strong)) if strong else np.zeros(0, dtype=np.int32)
+        hits = [(held, tuning.synonym_credit * weight)]
+        if weak:
+            only_weak = np.setdiff1d(np.concatenate(weak), held)
+            hits.append((only_weak, tuning.synonym_credit * tuning.weak_credit * weight))
+        return hits
+
     def _spread(self, weights: dict[str, float]) -> np.ndarray:
         """How much of the question's weight each entry holds (not yet divided by the total):
         a term in its questions counts in full, one only in its answer or passages a little
-        less, and a word the knowledge never uses by the share of its character pairs the
-        entry has (违纪 meets 违反纪律). One pass over the postings, in C."""
+        less, and a word the knowledge never uses by its synonyms the entry has (剖析 meets
+        分析) and by the share of its character pairs the entry has (违纪 meets 违反纪律).
+        One pass over the postings, in C."""
         tuning = self.tuning
         postings: list[np.ndarray] = []
         credits: list[float] = []
@@ -515,6 +535,9 @@ class Engine:
                 postings.append(ids)
                 credits.append(tuning.weak_credit * weight)
             if term not in self._vocab and len(term) >= 2:
+                for ids, credit in self._synonym_hits(term, weight):
+                    postings.append(ids)
+                    credits.append(credit)
                 pairs = _pairs(term)
                 for pair in pairs:
                     ids = self._pair_postings.get(pair)

@@ -6,8 +6,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.match import Engine
+from bot.match import Engine, Tuning
+from bot.model import Entry
 from bot.normalise import MAX_QUESTION_CHARS, normalise
+from bot.synonyms import synonyms_in
 
 
 @pytest.mark.parametrize(
@@ -123,3 +125,31 @@ def test_json_contract(engine: Engine) -> None:
     assert record["id"] == "q1" and record["answered"] is True and record["kind"] == "answer"
     assert isinstance(record["score"], float) and record["entry"]
     assert all(isinstance(p, str) for p in record["passages"])
+
+
+def texts(entry: Entry) -> list[str]:
+    return [*entry.questions, entry.answer, *(p.text for p in entry.passages)]
+
+
+def test_a_synonym_the_knowledge_lacks_counts_for_the_words_it_has(engine: Engine) -> None:
+    # every word the knowledge never uses but whose Cilin synonym it has (剖析 for 分析)
+    # brings that synonym's entries into the ranking; without synonyms it brings nothing
+    without = Engine(engine.knowledge, engine._segmenter, Tuning(synonym_credit=0.0))
+    words = sorted(w for w in engine._synonyms if len(w) == 2 and engine.terms(w) == [w])
+    assert len(words) > 1000
+    for word in words[::100]:
+        ranked = engine.rank(word)
+        assert ranked and ranked[0].coverage > 0, word
+        top = ranked[0]
+        slug = top.entry.article
+        held = {t for x in texts(top.entry) for t in engine.terms(x, correct=False, article=slug)}
+        assert set(engine._synonyms[word]) & held, word
+        before = {s.entry.id: s.coverage for s in without.rank(word)}
+        assert before.get(top.entry.id, 0.0) < top.coverage, word
+
+
+def test_synonyms_map_only_words_the_vocabulary_lacks() -> None:
+    found = synonyms_in(["分析", "锻炼"])
+    assert found["剖析"] == ("分析",)
+    assert "锻炼" in found["磨练"]
+    assert "分析" not in found  # a word the vocabulary has needs no stand-in
