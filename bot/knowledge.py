@@ -120,17 +120,13 @@ def scan_knowledge(root: Path) -> tuple[Knowledge | None, list[Problem]]:
         articles[article.slug] = article
         # qa.yaml first: its entries open the article (and are offered when nothing fits)
         for path in sorted(folder.glob("qa*.yaml"), key=lambda p: (p.name != "qa.yaml", p.name)):
-            source = _read_yaml(path, root, problems)
-            if source is not None:
-                groups = list(_aliases(source, problems))
-                aliases.extend(groups)
-                article_aliases.setdefault(article.slug, []).extend(groups)
-                entries.extend(_entries(source, article, "fact", problems))
+            groups, found = _qa_file(path, root, article, problems)
+            aliases.extend(groups)
+            article_aliases.setdefault(article.slug, []).extend(groups)
+            entries.extend(found)
     chitchat = root / CHITCHAT_FILE
     if chitchat.exists():
-        source = _read_yaml(chitchat, root, problems)
-        if source is not None:
-            entries.extend(_entries(source, None, "chitchat", problems))
+        entries.extend(_qa_file(chitchat, root, None, problems)[1])
     _check_across(entries, problems)
     if not articles and not any(p.severity == "error" for p in problems):
         problems.append(Problem(root, 0, "no article folder (expected <slug>/article.txt)"))
@@ -145,6 +141,45 @@ def scan_knowledge(root: Path) -> tuple[Knowledge | None, list[Problem]]:
         article_aliases={slug: tuple(groups) for slug, groups in article_aliases.items()},
     )
     return knowledge, problems
+
+
+# the last good reading of each Q&A file: its text, the article text it was checked against,
+# and what came of it. A reload after an edit reads again only the files that changed (the
+# entries are immutable, so a new knowledge may share them with the old one).
+_READ: dict[Path, tuple[str, str | None, _QA]] = {}
+
+
+@dataclass(frozen=True)
+class _QA:
+    aliases: tuple[tuple[str, ...], ...]
+    entries: tuple[Entry, ...]
+    warnings: tuple[Problem, ...]
+
+
+def _qa_file(
+    path: Path, root: Path, article: Article | None, problems: list[Problem]
+) -> tuple[tuple[tuple[str, ...], ...], tuple[Entry, ...]]:
+    """The alias groups and entries of one Q&A file (of `article`, or small talk)."""
+    text = _read_text(path, root, problems)
+    if text is None:
+        return (), ()
+    against = article.text if article is not None else None
+    known = _READ.get(path)
+    if known is not None and known[0] == text and known[1] == against:
+        problems.extend(known[2].warnings)
+        return known[2].aliases, known[2].entries
+    mine: list[Problem] = []
+    source = _parse_yaml(path, text, mine)
+    if source is None:
+        problems.extend(mine)
+        return (), ()
+    kind: EntryKind = "fact" if article is not None else "chitchat"
+    groups = tuple(_aliases(source, mine)) if article is not None else ()
+    found = tuple(_entries(source, article, kind, mine))
+    problems.extend(mine)
+    if all(p.severity != "error" for p in mine):
+        _READ[path] = (text, against, _QA(groups, found, tuple(mine)))
+    return groups, found
 
 
 def _inside(path: Path, root: Path, problems: list[Problem]) -> bool:
@@ -181,8 +216,10 @@ def _read_text(path: Path, root: Path, problems: list[Problem]) -> str | None:
 
 def _read_yaml(path: Path, root: Path, problems: list[Problem]) -> _Source | None:
     text = _read_text(path, root, problems)
-    if text is None:
-        return None
+    return None if text is None else _parse_yaml(path, text, problems)
+
+
+def _parse_yaml(path: Path, text: str, problems: list[Problem]) -> _Source | None:
     # libyaml's loader when PyYAML has it: the same safe nodes and marks, six times faster
     loader = _Loader(text)
     try:

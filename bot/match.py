@@ -13,7 +13,7 @@ import re
 import sys
 from array import array
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -28,9 +28,9 @@ from pypinyin import Style, lazy_pinyin
 
 from bot.knowledge import Knowledge, load_knowledge
 from bot.model import Answer, Entry
-from bot.normalise import normalise
+from bot.normalise import compact, normalise
 from bot.segment import Segmenter, default_cache_dir
-from bot.synonyms import synonyms_in
+from bot.synonyms import synonyms_of
 
 # Function words and question words: they say how something is asked, not what about.
 STOPWORDS = frozenset(
@@ -167,6 +167,7 @@ def _syllable(ch: str) -> str:
     return py
 
 
+@lru_cache(maxsize=1 << 17)
 def pinyin_key(text: str) -> tuple[str, ...]:
     return tuple(_syllable(ch) for ch in text)
 
@@ -183,10 +184,41 @@ def _sorted_words(text: str) -> str:
     return " ".join(sorted(text.split()))
 
 
-def _arrays(postings: dict[str, array[int]]) -> dict[str, np.ndarray]:
-    """Postings filled in entry order (so sorted, each entry once) as numpy arrays, keys
-    interned: a large knowledge repeats the same few thousand words and pairs."""
-    return {sys.intern(key): np.array(ids, dtype=np.int32) for key, ids in postings.items()}
+class _Postings:
+    """Which entries hold each key, all in one int array (a slice per key): a large
+    knowledge has a hundred thousand keys, and an array each would cost 100 bytes apiece."""
+
+    def __init__(self, postings: dict[str, array[int]]) -> None:
+        # filled in entry order, so each key's entries are sorted and distinct
+        self._slot = {sys.intern(key): k for k, key in enumerate(postings)}
+        ids = array("i")
+        bounds = [0]
+        for held in postings.values():
+            ids.extend(held)
+            bounds.append(len(ids))
+        self._ids = np.frombuffer(ids, dtype=np.int32) if ids else np.zeros(0, dtype=np.int32)
+        self._bounds = bounds
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._slot
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._slot)
+
+    def __len__(self) -> int:
+        return len(self._slot)
+
+    def get(self, key: str) -> np.ndarray | None:
+        slot = self._slot.get(key)
+        if slot is None:
+            return None
+        return self._ids[self._bounds[slot] : self._bounds[slot + 1]]
+
+    def __getitem__(self, key: str) -> np.ndarray:
+        found = self.get(key)
+        if found is None:
+            raise KeyError(key)
+        return found
 
 
 def _intents(norm: str) -> frozenset[str]:
@@ -256,23 +288,23 @@ class Engine:
             forms = []
             seen_pairs: set[str] = set()
             for text in entry.questions:
-                compact, plain = self._analyse(text)
+                form, plain, pairs = self._analyse(text)
                 variant = [aliases.get(t, t) for t in plain]
                 strong.update(variant)
                 # content words pre-sorted: token_sort_ratio is then a plain ratio
-                forms.append((compact, " ".join(sorted(variant))))
-                seen_pairs.update(_pairs(compact))
-                self._exact.setdefault(compact, i)
+                forms.append((form, " ".join(sorted(variant))))
+                seen_pairs.update(pairs)
+                self._exact.setdefault(form, i)
             weak: set[str] = set()
             sources = [p.text for p in entry.passages]
             if entry.kind != "chitchat":  # a small-talk reply's examples are not its subject
                 sources.append(entry.answer)
             for text in sources:
-                compact, plain = self._analyse(text)
+                _, plain, pairs = self._analyse(text)
                 weak.update(aliases.get(t, t) for t in plain)
-                seen_pairs.update(_pairs(compact))
+                seen_pairs.update(pairs)
             if entry.kind == "chitchat":
-                seen_pairs.update(_pairs(self._analyse(entry.answer)[0]))
+                seen_pairs.update(self._analyse(entry.answer)[2])
             weak -= strong
             for term in strong:
                 strong_post[term].append(i)
@@ -281,7 +313,7 @@ class Engine:
             for pair in seen_pairs:
                 pair_postings[pair].append(i)
             self._article_vocab[entry.article] |= strong | weak
-            self._form_texts.append([form for form, _ in forms])
+            self._form_texts.append([text for text, _ in forms])
             self._form_words.append([words for _, words in forms])
 
         # inverse document frequency over entries
@@ -294,11 +326,12 @@ class Engine:
         self._unknown_idf = math.log((n + 1) / 0.5)
         self._vocab = frozenset(df)
         self._max_idf = max(self._idf.values(), default=1.0)
-        # words the knowledge never uses -> the knowledge's words of the same meaning
-        self._synonyms = synonyms_in(self._vocab)
-        self._strong_post = _arrays(strong_post)
-        self._weak_post = _arrays(weak_post)
-        self._pair_postings = _arrays(pair_postings)
+        # words the knowledge never uses -> the knowledge's words of the same meaning, worked
+        # out when a question first uses them
+        self._synonym_memo: dict[str, tuple[str, ...]] = {}
+        self._strong_post = _Postings(strong_post)
+        self._weak_post = _Postings(weak_post)
+        self._pair_postings = _Postings(pair_postings)
         del strong_post, weak_post, pair_postings
         # which kinds of fact (quantity, time, place) each entry can give, and asks for
         self._gives: list[frozenset[str]] = []
@@ -420,11 +453,16 @@ class Engine:
         same = sum(a == b for a, b in zip(window, term, strict=True))
         return term if same >= 1 and len(window) - same <= max(1, len(window) // 2) else None
 
-    def _analyse(self, text: str) -> tuple[str, list[str]]:
-        """A text's compact form and its content words before aliases (segmentation is
-        remembered by the segmenter, so a reload re-segments only what changed)."""
-        compact = self._compact(normalise(text))
-        return compact, self._plain(self._segmenter.cut_cached(compact))
+    def _analyse(self, text: str) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
+        """A knowledge text's compact form, its content words before aliases and its
+        character pairs (remembered by the segmenter, so that a reload analyses only the
+        texts that changed)."""
+        return self._segmenter.remembered(text, self._analyse_anew)
+
+    def _analyse_anew(self, text: str) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
+        form = compact(text)
+        words = tuple(map(sys.intern, self._plain(self._segmenter.cut(form))))
+        return form, words, tuple(map(sys.intern, dict.fromkeys(_pairs(form))))
 
     @staticmethod
     def _plain(words: Iterable[str]) -> list[str]:
@@ -503,7 +541,11 @@ class Engine:
 
     def _synonym_hits(self, term: str, weight: float) -> list[tuple[np.ndarray, float]]:
         """Entries holding a word of the same meaning as `term` (each entry once)."""
-        synonyms = self._synonyms.get(term)
+        synonyms = self._synonym_memo.get(term)
+        if synonyms is None:
+            if len(self._synonym_memo) >= MEMO_LIMIT:
+                self._synonym_memo.clear()
+            synonyms = self._synonym_memo[term] = synonyms_of(term, self._vocab)
         if not synonyms:
             return []
         tuning = self.tuning
@@ -618,9 +660,11 @@ class Engine:
             entry = self._entries[i]
             fuzzy = best / 100.0
             score = tuning.fuzzy_weight * fuzzy + (1 - tuning.fuzzy_weight) * coverage
+            # an article that lacks some of the question's words (防汛 in a report on 作风)
+            # answers another question: squared, so that its gap entries give way too
             mine = known.get(entry.article, best_known)
             if best_known > 0 and mine < best_known:
-                score *= mine / best_known
+                score *= (mine / best_known) ** 2
             if exact == i:
                 score = max(score, 1.0)
             elif entry.kind == "chitchat":

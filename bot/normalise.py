@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from functools import cache
+from functools import cache, lru_cache
 
 # Long messages are cut before any matching so that no input costs more than a few ms.
 MAX_QUESTION_CHARS = 200
@@ -73,6 +73,8 @@ def normalise(text: str) -> str:
     return _SPACES.sub(" ", text).strip()[:MAX_QUESTION_CHARS]
 
 
+@lru_cache(maxsize=1 << 18)
 def compact(text: str) -> str:
-    """Normalised text without spaces between CJK characters (spaces between Latin words stay)."""
+    """Normalised text without spaces between CJK characters (spaces between Latin words stay).
+    Remembered: the knowledge's texts are compacted at every load and by several checks."""
     return re.sub(r"(?<=[^a-z0-9]) | (?=[^a-z0-9])", "", normalise(text))

@@ -7,10 +7,10 @@ import math
 import os
 import pickle
 import re
-import sys
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import TypeVar
 
 import jieba
 
@@ -22,8 +22,10 @@ _LATIN = re.compile(r"[a-z0-9]+")
 _HAN = re.compile("([\u4e00-\u9fd5a-zA-Z0-9+#&\\._%\\-]+)")
 _SKIP = re.compile(r"(\r\n|\s)")
 _ALNUM = re.compile("[a-zA-Z0-9]")
-# remembered segmentations (knowledge texts, not questions): about 100 MB at the limit
+# remembered analyses (knowledge texts, not questions): about 100 MB at the limit
 MEMO_LIMIT = 500_000
+_MISSING = object()
+T = TypeVar("T")
 
 
 class Segmenter:
@@ -36,7 +38,7 @@ class Segmenter:
             cache_dir.mkdir(parents=True, exist_ok=True)
             self._tokenizer.tmp_dir = str(cache_dir)
         self._words: set[str] = set()
-        self._memo: dict[str, tuple[str, ...]] = {}
+        self._memo: dict[str, object] = {}
         self._lock = threading.Lock()
 
     def warm_up(self) -> None:
@@ -102,15 +104,15 @@ class Segmenter:
         """How common jieba's dictionary says a word is (0 when it does not know it)."""
         return int(self._tokenizer.FREQ.get(word) or 0)
 
-    def cut_cached(self, text: str) -> tuple[str, ...]:
-        """`cut`, remembered: knowledge texts are segmented once, not at every reload.
-        Words are interned: a large knowledge repeats the same few thousand words."""
-        words = self._memo.get(text)
-        if words is None:
-            words = tuple(sys.intern(w) for w in self.cut(text))
+    def remembered(self, text: str, analyse: Callable[[str], T]) -> T:
+        """`analyse(text)`, remembered until the dictionary changes: knowledge texts are
+        segmented once, not at every reload (questions are never remembered)."""
+        found = self._memo.get(text, _MISSING)
+        if found is _MISSING:
+            found = analyse(text)
             if len(self._memo) < MEMO_LIMIT:
-                self._memo[text] = words
-        return words
+                self._memo[text] = found
+        return found  # type: ignore[return-value]
 
     def cut(self, text: str, *, keep_spaces: bool = False) -> list[str]:
         """Words of a normalised text, Latin words kept whole; spaces dropped unless asked.

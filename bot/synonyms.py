@@ -7,7 +7,7 @@ Only the groups whose code ends in "=" (words of one meaning) count; groups endi
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Set
 from functools import cache
 from typing import Any
 
@@ -35,14 +35,20 @@ def synonym_groups() -> tuple[tuple[str, ...], ...]:
     return tuple(groups)
 
 
-def synonyms_in(vocabulary: Iterable[str]) -> dict[str, tuple[str, ...]]:
-    """For each word the vocabulary lacks, the vocabulary's words of the same meaning."""
-    known = frozenset(vocabulary)
-    found: dict[str, dict[str, None]] = {}
+@cache
+def _groups_of() -> dict[str, tuple[tuple[str, ...], ...]]:
+    """Each word -> the synonym groups it is in."""
+    groups: dict[str, list[tuple[str, ...]]] = {}
     for group in synonym_groups():
-        inside = [w for w in group if w in known]
-        if inside:
-            for word in group:
-                if word not in known:
-                    found.setdefault(word, {}).update(dict.fromkeys(inside))
-    return {word: tuple(terms) for word, terms in found.items()}
+        for word in group:
+            groups.setdefault(word, []).append(group)
+    return {word: tuple(found) for word, found in groups.items()}
+
+
+def synonyms_of(word: str, vocabulary: Set[str]) -> tuple[str, ...]:
+    """The vocabulary's words of the same meaning as `word` (none if the vocabulary has the
+    word itself: it needs no stand-in)."""
+    if word in vocabulary:
+        return ()
+    found = {w for group in _groups_of().get(word, ()) for w in group if w in vocabulary}
+    return tuple(sorted(found))

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from bot.match import Engine, Tuning
 from bot.model import Entry
 from bot.normalise import MAX_QUESTION_CHARS, normalise
-from bot.synonyms import synonyms_in
+from bot.synonyms import synonym_groups, synonyms_of
 
 
 @pytest.mark.parametrize(
@@ -135,7 +135,11 @@ def test_a_synonym_the_knowledge_lacks_counts_for_the_words_it_has(engine: Engin
     # every word the knowledge never uses but whose Cilin synonym it has (剖析 for 分析)
     # brings that synonym's entries into the ranking; without synonyms it brings nothing
     without = Engine(engine.knowledge, engine._segmenter, Tuning(synonym_credit=0.0))
-    words = sorted(w for w in engine._synonyms if len(w) == 2 and engine.terms(w) == [w])
+    vocab = engine._vocab
+    words = sorted(
+        {w for group in synonym_groups() for w in group if len(w) == 2 and w not in vocab}
+    )
+    words = [w for w in words if synonyms_of(w, vocab) and engine.terms(w) == [w]]
     assert len(words) > 1000
     for word in words[::100]:
         ranked = engine.rank(word)
@@ -143,13 +147,14 @@ def test_a_synonym_the_knowledge_lacks_counts_for_the_words_it_has(engine: Engin
         top = ranked[0]
         slug = top.entry.article
         held = {t for x in texts(top.entry) for t in engine.terms(x, correct=False, article=slug)}
-        assert set(engine._synonyms[word]) & held, word
+        assert set(synonyms_of(word, vocab)) & held, word
         before = {s.entry.id: s.coverage for s in without.rank(word)}
         assert before.get(top.entry.id, 0.0) < top.coverage, word
 
 
 def test_synonyms_map_only_words_the_vocabulary_lacks() -> None:
-    found = synonyms_in(["分析", "锻炼"])
-    assert found["剖析"] == ("分析",)
-    assert "锻炼" in found["磨练"]
-    assert "分析" not in found  # a word the vocabulary has needs no stand-in
+    vocab = {"分析", "锻炼"}
+    assert synonyms_of("剖析", vocab) == ("分析",)
+    assert synonyms_of("磨练", vocab) == ("锻炼",)
+    assert synonyms_of("分析", vocab) == ()  # a word the vocabulary has needs no stand-in
+    assert synonyms_of("主持", vocab) == ()
