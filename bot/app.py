@@ -128,7 +128,9 @@ def build_application(
     segmenter = segmenter or Segmenter(default_cache_dir())
     # the store opens its database on its own thread, in post_init
     store = AsyncStore(settings.db_path, retention_days=settings.log_retention_days)
-    services = Services(settings, Library(knowledge_dir, segmenter), segmenter, store)
+    index_dir = segmenter.cache_dir / "index" if segmenter.cache_dir is not None else None
+    library = Library(knowledge_dir, segmenter, index_dir)
+    services = Services(settings, library, segmenter, store)
     timeout = settings.request_timeout
     builder = (
         Application.builder()

@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bot.check import coverage_problems
-from bot.knowledge import Problem, scan_knowledge
+from bot.index import fingerprint, load_engine, save_engine
+from bot.knowledge import KnowledgeError, Problem, scan_knowledge
 from bot.match import Engine
 from bot.segment import Segmenter
 
@@ -34,9 +35,12 @@ class ReloadResult:
 class Library:
     """Owns the serving Engine; readers take `library.engine` once per question."""
 
-    def __init__(self, root: Path, segmenter: Segmenter) -> None:
+    def __init__(self, root: Path, segmenter: Segmenter, index_dir: Path | None = None) -> None:
         self.root = root
         self.segmenter = segmenter
+        # where the prebuilt index lives (bot/index.py): the first load reads it when the
+        # files have not changed since it was written, and every good build writes it
+        self.index_dir = index_dir
         self._engine: Engine | None = None
         self._lock = threading.Lock()
 
@@ -49,10 +53,19 @@ class Library:
     def reload(self) -> ReloadResult:
         """Build a new engine from the files; swap it in only if the files have no error."""
         with self._lock:
-            knowledge, problems = scan_knowledge(self.root)
-            if knowledge is None:
-                return ReloadResult(False, tuple(problems))
-            engine = Engine(knowledge, self.segmenter)
+            engine = self._prebuilt() if self._engine is None else None
+            if engine is None:
+                key = fingerprint(self.root) if self.index_dir is not None else None
+                scanned, problems = scan_knowledge(self.root)
+                if scanned is None:
+                    return ReloadResult(False, tuple(problems))
+                engine = Engine(scanned, self.segmenter)
+                # saved only if the files did not change while they were read
+                if self.index_dir is not None and key == fingerprint(self.root):
+                    save_engine(engine, self.index_dir, key)
+            else:
+                problems = list(engine.knowledge.warnings)
+            knowledge = engine.knowledge
             uncovered = coverage_problems(knowledge)
             old = {e.id: e for e in self._engine.knowledge.entries} if self._engine else {}
             new = {e.id: e for e in knowledge.entries}
@@ -70,6 +83,16 @@ class Library:
             )
             self._engine = engine  # one assignment: questions in flight keep the old engine
             return result
+
+    def _prebuilt(self) -> Engine | None:
+        """The engine from the prebuilt index, if there is one for exactly these files."""
+        if self.index_dir is None:
+            return None
+        try:
+            engine, _ = load_engine(self.root, self.segmenter, self.index_dir)
+        except KnowledgeError:
+            return None  # the caller scans the files again and reports every problem
+        return engine
 
 
 def _content(entry: object) -> tuple[object, ...]:

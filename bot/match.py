@@ -40,7 +40,8 @@ STOPWORDS = frozenset(
     我们 你 你们 他 他们 她 它 想 想问 想知道 知道 告诉 说说 讲讲 聊聊 介绍 介绍一下 有 有没有
     没有 啥 什么 什么样 怎么 怎样 怎么样 哪天 那天 当天 那时 如何 哪 哪些 哪个 哪儿 谁 多少 几
     为什么 为何 咋 呗 能 可以 得 地 着 过 个 些 里 上 中 其 之 所 以 于 具体 具体说 到底 究竟 一共
-    总共 分别 主要 都有 还有 呢 哪位 啥子 the a an of at is are was were be been did do does what
+    总共 分别 主要 都有 还有 呢 哪位 啥子 由谁来 哪一位 干什么 干嘛 为啥 咋样 怎么回事 啥时候
+    the a an of at is are was were be been did do does what
     who whom which whose in on to for about this that these those by with how why when where and
     or it its his her their there any me i you tell please can could would should will shall was
     has have had from as
@@ -262,7 +263,9 @@ class Engine:
                 if name != canonical:
                     owners[name].append(owner)
         self._alias_owners = dict(owners)
-        segmenter.add_words(self._user_words())
+        # names, titles and terms jieba must keep whole (taught again when loaded from disk)
+        self._words = frozenset(self._user_words())
+        segmenter.add_words(self._words)
         # anything that stands in an article is a real word there, never a typo
         self._article_text = "\n".join(a.text for a in knowledge.articles.values())
 
@@ -363,6 +366,26 @@ class Engine:
         self._several = sum(slug is not None for slug in self._articles) > 1
         # a memo of a pure function of a token, so that a question pays for each word once
         self._loose_memo: dict[str, bool] = {}
+
+    # ----- on disk (bot/index.py) ---------------------------------------------------------
+
+    def __getstate__(self) -> dict[str, object]:
+        """Everything but the tokenizer (shared, taught again on load) and the memos."""
+        state = dict(self.__dict__)
+        for name in ("_segmenter", "_loose_memo", "_synonym_memo"):
+            del state[name]
+        return state
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.__dict__.update(state)
+        self._loose_memo = {}
+        self._synonym_memo = {}
+
+    def attach(self, segmenter: Segmenter) -> Engine:
+        """Give an engine loaded from disk the tokenizer, taught this knowledge's words."""
+        segmenter.add_words(self._words)
+        self._segmenter = segmenter
+        return self
 
     # ----- text to terms -------------------------------------------------------------------
 

@@ -41,6 +41,11 @@ class Segmenter:
         self._memo: dict[str, object] = {}
         self._lock = threading.Lock()
 
+    @property
+    def cache_dir(self) -> Path | None:
+        """The folder of this tokenizer's caches (and of the prebuilt index beside them)."""
+        return self._cache
+
     def warm_up(self) -> None:
         """Load jieba's dictionary now rather than on the first question.
 

@@ -146,7 +146,7 @@ def test_flow_list_and_the_last_entry_of_a_file(extra: Path) -> None:
 @pytest.mark.parametrize(
     "question",
     [
-        "会议: 谁主持?",
+        "测试项: 谁主持?",
         "- 谁主持的测试",
         "# 号开头的问题",
         "'谁' 主持",

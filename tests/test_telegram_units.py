@@ -36,7 +36,15 @@ def test_every_command_is_in_help_and_docs() -> None:
         for name in handler.commands
     }
     assert registered == {
-        "start", "help", "topics", "source", "ask", "reload", "stats", "unanswered", "teach"
+        "start",
+        "help",
+        "topics",
+        "source",
+        "ask",
+        "reload",
+        "stats",
+        "unanswered",
+        "teach",
     }
     help_text = messages.HELP + messages.HELP_ADMIN
     docs = (ROOT / "docs" / "telegram.md").read_text(encoding="utf-8")
