@@ -173,6 +173,13 @@ def pinyin_key(text: str) -> tuple[str, ...]:
     return tuple(_syllable(ch) for ch in text)
 
 
+# where one clause of a chat message ends and another begins
+_CLAUSE = re.compile(r"([?？!！。;；\n]+|[,，]\s*)")
+_ASKING = re.compile(
+    r"谁|什么|啥|哪|几|多少|怎|如何|为何|为什么|吗|么|呢|是否|有没有|能否"
+    r"|\b(?:what|who|when|where|which|how|why)\b"
+)
+_QUOTED = re.compile(r"“[^”]*”|「[^」]*」|\"[^\"]*\"")
 _CJK_RUN = re.compile(r"[\u3400-\u9fff]{2,}")
 
 
@@ -707,8 +714,34 @@ class Engine:
     # ----- decision --------------------------------------------------------------------------
 
     def ask(self, text: str, *, exclude: str | None = None) -> Answer:
-        """Answer one question: `answer`, `clarify`, `chitchat` or `none`."""
-        return self.decide(text, self.rank(text, exclude=exclude))
+        """Answer one question: `answer`, `clarify`, `chitchat` or `none`.
+
+        A message of several clauses ("稿子里王健的职务怎么写的?我核实一下") that finds no
+        answer as a whole is asked again clause by clause: people put a question and a
+        remark in one message, and the remark's words would only dilute the question's."""
+        answer = self.decide(text, self.rank(text, exclude=exclude))
+        if answer.kind in ("answer", "chitchat") or answer.gap is not None:
+            return answer  # a gap entry knows the report does not say: no second guess
+        unquoted = _QUOTED.sub(lambda m: m.group().replace(",", "、").replace("，", "、"), text)
+        parts = _CLAUSE.split(unquoted)  # clause, its delimiter, clause, ...
+        clauses = [
+            (parts[k], parts[k + 1] if k + 1 < len(parts) else "")
+            for k in range(0, len(parts), 2)
+            if len(compact(parts[k])) >= 2
+        ]
+        if len(clauses) < 2:
+            return answer
+        # the clauses that ask something carry the question; the rest is context or remark
+        asking = [c for c, end in clauses if _ASKING.search(c.lower()) or "?" in end or "？" in end]
+        clauses = [(c, "") for c in asking] if asking else clauses
+        best = answer
+        for clause, _ in clauses:
+            found = self.decide(text, self.rank(clause, exclude=exclude))
+            if found.kind in ("answer", "chitchat") and (
+                best.kind not in ("answer", "chitchat") or found.score > best.score
+            ):
+                best = found
+        return best
 
     def decide(self, text: str, ranked: list[Scored]) -> Answer:
         """Turn a ranking into one of the four outcomes (thresholds and ambiguity margin)."""
