@@ -449,10 +449,36 @@ class Engine:
                     changed = True
                     break
             else:
+                whole = self._idiom(tokens, k, span) if span else None
+                if whole is not None:
+                    start, end, term = whole
+                    del out[len(out) - (k - start) :]
+                    out.append(term)
+                    k = end
+                    changed = True
+                    continue
                 out.append(tokens[k])
                 k += 1
         # the tokens still hold when nothing changed; otherwise the text is segmented anew
         return "".join(out), None if changed else tokens
+
+    def _idiom(self, tokens: list[str], k: int, span: int) -> tuple[int, int, str] | None:
+        """A known term of four or more characters that a run of loose tokens and the whole
+        words on either side of it spell with one character mistyped (虎头舌尾 -> 虎头蛇尾):
+        the tokens it spans and the term. Shorter ones are left alone (督查时 is no typo of
+        督查室)."""
+        for before in (1, 0):
+            for after in (1, 0):
+                start, end = k - before, k + span + after
+                if start < 0 or end > len(tokens) or not (before or after):
+                    continue
+                window = "".join(tokens[start:end])
+                if len(window) < 4 or not _is_cjk(window):
+                    continue
+                term = self._homophone(window)
+                if term is not None and sum(a != b for a, b in zip(window, term, strict=True)) == 1:
+                    return start, end, term
+        return None
 
     def _loose(self, token: str) -> bool:
         """Whether a token may be a typo: a single character, or a word neither the knowledge

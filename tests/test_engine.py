@@ -183,3 +183,19 @@ def test_a_context_clause_does_not_answer_for_the_question_after_it(engine: Engi
     assert engine.ask("一周内上报").kind == "answer"
     assert engine.ask("一周内上报，那截止日期具体是几号？").kind != "answer"
     assert engine.ask("“正风肃纪抓执行，攻坚破难促发展”系列活动什么时候结束？").kind != "answer"
+
+
+@pytest.mark.parametrize(
+    ("typed", "meant"),
+    [("绝不能虎头舌尾", "绝不能虎头蛇尾"), ("成绩有目公睹", "成绩有目共睹")],
+)
+def test_a_long_term_with_one_homophone_typo_next_to_real_words_is_mended(
+    engine: Engine, typed: str, meant: str
+) -> None:
+    # 虎头 is a real word, so the run of loose tokens is only 舌尾: the whole words beside it
+    # are taken in when together they spell a known term of four or more characters
+    assert engine.correct(engine.form(typed)) == meant
+
+
+def test_a_short_real_phrase_is_not_taken_for_a_typo(engine: Engine) -> None:
+    assert engine.correct(engine.form("督查时发现问题")) == "督查时发现问题"
