@@ -6,6 +6,7 @@ at all, so that a caller can keep serving the last good one.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -143,10 +144,10 @@ def scan_knowledge(root: Path) -> tuple[Knowledge | None, list[Problem]]:
     return knowledge, problems
 
 
-# the last good reading of each Q&A file: its text, the article text it was checked against,
-# and what came of it. A reload after an edit reads again only the files that changed (the
-# entries are immutable, so a new knowledge may share them with the old one).
-_READ: dict[Path, tuple[str, str | None, _QA]] = {}
+# the last good reading of each Q&A file: a digest of its text and of the article text it was
+# checked against, and what came of it. A reload after an edit reads again only the files
+# that changed (the entries are immutable, so a new knowledge may share them with the old).
+_READ: dict[Path, tuple[bytes, _QA]] = {}
 
 
 @dataclass(frozen=True)
@@ -163,11 +164,13 @@ def _qa_file(
     text = _read_text(path, root, problems)
     if text is None:
         return (), ()
-    against = article.text if article is not None else None
+    digest = hashlib.blake2b(text.encode(), digest_size=20)
+    if article is not None:
+        digest.update(b"\0" + article.text.encode())
     known = _READ.get(path)
-    if known is not None and known[0] == text and known[1] == against:
-        problems.extend(known[2].warnings)
-        return known[2].aliases, known[2].entries
+    if known is not None and known[0] == digest.digest():
+        problems.extend(known[1].warnings)
+        return known[1].aliases, known[1].entries
     mine: list[Problem] = []
     source = _parse_yaml(path, text, mine)
     if source is None:
@@ -178,7 +181,7 @@ def _qa_file(
     found = tuple(_entries(source, article, kind, mine))
     problems.extend(mine)
     if all(p.severity != "error" for p in mine):
-        _READ[path] = (text, against, _QA(groups, found, tuple(mine)))
+        _READ[path] = (digest.digest(), _QA(groups, found, tuple(mine)))
     return groups, found
 
 
@@ -224,7 +227,7 @@ def _parse_yaml(path: Path, text: str, problems: list[Problem]) -> _Source | Non
     loader = _Loader(text)
     try:
         node = loader.get_single_node()
-        data = loader.construct_document(node) if node is not None else None
+        data = _data(loader, node) if node is not None else None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else 0
@@ -237,6 +240,31 @@ def _parse_yaml(path: Path, text: str, problems: list[Problem]) -> _Source | Non
     finally:
         loader.dispose()
     return _Source(path, data, node)
+
+
+_STR, _SEQ, _MAP = (f"tag:yaml.org,2002:{kind}" for kind in ("str", "seq", "map"))
+
+
+def _data(loader: Any, node: yaml.Node) -> Any:
+    """What the safe loader would construct from `node`. Q&A files are lists, mappings and
+    strings: those are built here directly, three times faster than PyYAML's generic
+    constructor, which builds everything else (numbers, dates, merge keys, errors)."""
+    try:
+        return _plain(loader, node)
+    except TypeError:  # an unhashable key: the constructor says so, with its line
+        return loader.construct_document(node)
+
+
+def _plain(loader: Any, node: yaml.Node) -> Any:
+    if node.tag == _STR and isinstance(node, yaml.ScalarNode):
+        return node.value
+    if node.tag == _SEQ and isinstance(node, yaml.SequenceNode):
+        return [_plain(loader, item) for item in node.value]
+    if node.tag == _MAP and isinstance(node, yaml.MappingNode):
+        pairs = node.value
+        if all(key.tag == _STR and isinstance(key, yaml.ScalarNode) for key, _ in pairs):
+            return {key.value: _plain(loader, value) for key, value in pairs}
+    return loader.construct_object(node, deep=True)
 
 
 def _line(node: yaml.Node | None) -> int:

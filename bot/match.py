@@ -11,12 +11,14 @@ import math
 import os
 import re
 import sys
+import threading
 from array import array
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 from rapidfuzz import fuzz, process
@@ -137,9 +139,9 @@ class Tuning:
     lead: float = 0.15
 
 
-@dataclass(frozen=True)
-class Scored:
-    """One entry and how well it fits the question."""
+class Scored(NamedTuple):
+    """One entry and how well it fits the question (a tuple: made for every candidate of
+    every question)."""
 
     entry: Entry
     score: float
@@ -229,6 +231,46 @@ class _Postings:
         return found
 
 
+# every character pair any knowledge text of this process has had -> its number (numbers
+# are never reused, so a text's pairs are remembered as numbers across reloads)
+_PAIR_NUMBERS: dict[str, int] = {}
+_PAIR_LOCK = threading.Lock()
+_NONE = np.zeros(0, dtype=np.int32)
+
+
+def _pair_numbers(pairs: list[str]) -> bytes:
+    """A text's character pairs as the bytes of their int32 numbers (a fifth of the memory
+    of a tuple of strings, remembered for every knowledge text)."""
+    numbers = _PAIR_NUMBERS
+    with _PAIR_LOCK:
+        found = {numbers.setdefault(pair, len(numbers)) for pair in pairs}
+    return array("i", sorted(found)).tobytes()
+
+
+class _PairPostings:
+    """Which entries have each character pair, from each entry's pair numbers: one sort of
+    every (pair, entry) instead of a Python append for each."""
+
+    def __init__(self, entry_pairs: list[np.ndarray]) -> None:
+        # the numbering as it stands: an engine loaded from disk brings its own
+        self._numbers = _PAIR_NUMBERS.copy() if entry_pairs else {}
+        pairs = np.concatenate(entry_pairs) if entry_pairs else _NONE
+        owners = np.repeat(
+            np.arange(len(entry_pairs), dtype=np.int32), [len(p) for p in entry_pairs]
+        )
+        order = np.argsort(pairs, kind="stable")  # stable: each pair's entries stay in order
+        self._ids = owners[order]
+        counts = np.bincount(pairs, minlength=len(self._numbers))
+        self._bounds = np.concatenate(([0], np.cumsum(counts))).tolist()
+
+    def get(self, pair: str) -> np.ndarray | None:
+        number = self._numbers.get(pair)
+        if number is None:
+            return None
+        start, end = self._bounds[number], self._bounds[number + 1]
+        return self._ids[start:end] if end > start else None
+
+
 def _intents(norm: str) -> frozenset[str]:
     return frozenset(k for k, asks in _ASKS.items() if asks.search(norm))
 
@@ -289,21 +331,21 @@ class Engine:
         # before they are looked up
         strong_post: dict[str, array[int]] = defaultdict(lambda: array("i"))
         weak_post: dict[str, array[int]] = defaultdict(lambda: array("i"))
-        pair_postings: dict[str, array[int]] = defaultdict(lambda: array("i"))
+        entry_pairs: list[np.ndarray] = []  # each entry's character pairs, by number
         # every term each article's entries use, to tell which article a question is about
         self._article_vocab: dict[str | None, set[str]] = defaultdict(set)
         for i, entry in enumerate(entries):
             aliases = self._aliases.get(entry.article, self._aliases[None])
             strong: set[str] = set()
             forms = []
-            seen_pairs: set[str] = set()
+            seen_pairs: list[bytes] = []
             for text in entry.questions:
                 form, plain, pairs = self._analyse(text)
                 variant = [aliases.get(t, t) for t in plain]
                 strong.update(variant)
                 # content words pre-sorted: token_sort_ratio is then a plain ratio
                 forms.append((form, " ".join(sorted(variant))))
-                seen_pairs.update(pairs)
+                seen_pairs.append(pairs)
                 self._exact.setdefault(form, i)
             weak: set[str] = set()
             sources = [p.text for p in entry.passages]
@@ -312,16 +354,16 @@ class Engine:
             for text in sources:
                 _, plain, pairs = self._analyse(text)
                 weak.update(aliases.get(t, t) for t in plain)
-                seen_pairs.update(pairs)
+                seen_pairs.append(pairs)
             if entry.kind == "chitchat":
-                seen_pairs.update(self._analyse(entry.answer)[2])
+                seen_pairs.append(self._analyse(entry.answer)[2])
             weak -= strong
             for term in strong:
                 strong_post[term].append(i)
             for term in weak:
                 weak_post[term].append(i)
-            for pair in seen_pairs:
-                pair_postings[pair].append(i)
+            held = np.frombuffer(b"".join(seen_pairs), dtype=np.int32)
+            entry_pairs.append(np.unique(held) if len(held) else _NONE)
             self._article_vocab[entry.article] |= strong | weak
             self._form_texts.append([text for text, _ in forms])
             self._form_words.append([words for _, words in forms])
@@ -341,8 +383,8 @@ class Engine:
         self._synonym_memo: dict[str, tuple[str, ...]] = {}
         self._strong_post = _Postings(strong_post)
         self._weak_post = _Postings(weak_post)
-        self._pair_postings = _Postings(pair_postings)
-        del strong_post, weak_post, pair_postings
+        self._pair_postings = _PairPostings(entry_pairs)
+        del strong_post, weak_post, entry_pairs
         # which kinds of fact (quantity, time, place) each entry can give, and asks for
         self._gives: list[frozenset[str]] = []
         self._asks: list[frozenset[str]] = []
@@ -449,7 +491,8 @@ class Engine:
                     changed = True
                     break
             else:
-                whole = self._idiom(tokens, k, span) if span else None
+                around = tokens[max(0, k - 1) : k + span + 1]
+                whole = self._idiom(tokens, k, span) if span and len("".join(around)) >= 4 else None
                 if whole is not None:
                     start, end, term = whole
                     del out[len(out) - (k - start) :]
@@ -509,16 +552,16 @@ class Engine:
         same = sum(a == b for a, b in zip(window, term, strict=True))
         return term if same >= 1 and len(window) - same <= max(1, len(window) // 2) else None
 
-    def _analyse(self, text: str) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
+    def _analyse(self, text: str) -> tuple[str, tuple[str, ...], bytes]:
         """A knowledge text's compact form, its content words before aliases and its
         character pairs (remembered by the segmenter, so that a reload analyses only the
         texts that changed)."""
         return self._segmenter.remembered(text, self._analyse_anew)
 
-    def _analyse_anew(self, text: str) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
+    def _analyse_anew(self, text: str) -> tuple[str, tuple[str, ...], bytes]:
         form = compact(text)
         words = tuple(map(sys.intern, self._plain(self._segmenter.cut(form))))
-        return form, words, tuple(map(sys.intern, dict.fromkeys(_pairs(form))))
+        return form, words, _pair_numbers(_pairs(form))
 
     @staticmethod
     def _plain(words: Iterable[str]) -> list[str]:
@@ -705,7 +748,9 @@ class Engine:
         # only the entries that cover the question best are worth the fuzzy comparison
         if len(matched) > SHORTLIST:
             matched = matched[np.argpartition(-covers[matched], SHORTLIST - 1)[:SHORTLIST]]
-        shortlist = sorted(((float(covers[i]), int(i)) for i in matched), reverse=True)
+        shortlist = sorted(
+            zip(covers[matched].tolist(), matched.tolist(), strict=True), reverse=True
+        )
         if exact is not None and all(i != exact for _, i in shortlist):
             shortlist.append((float(covers[exact]), exact))
         ids = [i for _, i in shortlist]
