@@ -108,11 +108,12 @@ _COUNTED = re.compile(
 )
 INTENT_PENALTY = 0.75
 CHITCHAT_COVERAGE = 0.75
-# how many entries, best covering the question first, get the fuzzy comparison; the exact
-# coverage is worked out for twice as many, picked by a vectorised first pass
-SHORTLIST = 8
-# below this many postings in all, the first pass runs in plain Python
-SMALL_POSTINGS = 1500
+# how many entries, best covering the question first, get the fuzzy comparison (every
+# entry's coverage is worked out, in one pass over the postings)
+SHORTLIST = 6
+# with several articles more entries compete for a question (each report has its own chair,
+# its own deadline), so more of them get the fuzzy comparison
+SHORTLIST_SEVERAL = 8
 # a "none" reply suggests near entries from this score up, else the report's first questions
 SUGGEST_AT = 0.4
 # jieba words at least this frequent are real words, never taken for typos
@@ -746,8 +747,9 @@ class Engine:
                     known[slug] = self._share(views.get(slug, plain_view), slug)
         best_known = max(known.values(), default=0.0)
         # only the entries that cover the question best are worth the fuzzy comparison
-        if len(matched) > SHORTLIST:
-            matched = matched[np.argpartition(-covers[matched], SHORTLIST - 1)[:SHORTLIST]]
+        keep = SHORTLIST_SEVERAL if self._several else SHORTLIST
+        if len(matched) > keep:
+            matched = matched[np.argpartition(-covers[matched], keep - 1)[:keep]]
         shortlist = sorted(
             zip(covers[matched].tolist(), matched.tolist(), strict=True), reverse=True
         )
