@@ -905,6 +905,7 @@ def report(
     startup: dict[str, dict[str, dict[str, Any]]],
     sizes: list[SizeResult],
     version: str,
+    end_to_end: list[dict[str, Any]] | None = None,
 ) -> str:
     sources = [r.data["built"]["source"] for r in sizes if "built" in r.data]
     out = [
@@ -1039,15 +1040,31 @@ def report(
     ]
     if outcomes:
         out.append("engine outcomes over distinct queries: " + "; ".join(outcomes))
-    if BENCH_BOT.exists():
-        out.append(
-            "end to end (Telegram update through the fake Bot API to reply): "
-            "measured by benchmarks/bench_bot.py"
-        )
+    if end_to_end is None:
+        out.append("end to end: not measured in this run (--no-bot); benchmarks/bench_bot.py")
     else:
         out.append(
-            "end to end (Telegram update through the fake Bot API to reply): not measured here; "
-            "benchmarks/bench_bot.py will measure it (not written yet)"
+            "End to end (benchmarks/bench_bot.py --quick: Telegram updates from our fake Bot API "
+            "on 127.0.0.1, limits off, through the PTB Application to sendMessage)"
+        )
+        rows = []
+        for mode in end_to_end:
+            for phase in mode.get("phases", []):
+                rows.append(
+                    [
+                        phase["name"],
+                        f"{phase['answered']}/{phase['questions']}",
+                        _num(phase["replies_per_s"]),
+                        f"{_num(phase['p50_ms'])} ms",
+                        f"{_num(phase['p99_ms'])} ms",
+                        ", ".join(f"{k}: {v}" for k, v in phase["http_errors"].items()) or "none",
+                    ]
+                )
+        out += _table(rows, ["run", "answered", "replies/s", "p50", "p99", "4xx/5xx"])
+        out.append(
+            "with the limiter on the bot keeps to Telegram's 30 messages a second by design; "
+            "the paced run shows the latency of one question, the limiter-off burst the "
+            "pipeline's own capacity"
         )
     return "\n".join(out)
 
@@ -1145,6 +1162,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--queries", type=int, help="questions per round (default 3000)")
     parser.add_argument("--rounds", type=int, help="rounds per method and size (default 3)")
     parser.add_argument("--no-startup", action="store_true", help="skip the start-up runs")
+    parser.add_argument("--no-bot", action="store_true", help="skip the end-to-end run")
     parser.add_argument(
         "--build-budget", type=float, metavar="S", help="seconds any size's build may take"
     )
@@ -1186,7 +1204,8 @@ def main(argv: list[str] | None = None) -> int:
             _progress(f"size {size}: {res.skipped or 'done'}")
             results.append(res)
             shutil.rmtree(knowledge, ignore_errors=True)
-        text = report(plan, mix, startup, results, version)
+        end_to_end = None if args.no_bot else _end_to_end(workdir)
+        text = report(plan, mix, startup, results, version, end_to_end)
         print(text)
         print(f"(whole run {time.monotonic() - t_start:.0f} s)")
         if args.json:
@@ -1194,6 +1213,7 @@ def main(argv: list[str] | None = None) -> int:
                 json.dumps(
                     {
                         "startup": startup,
+                        "end_to_end": end_to_end,
                         "sizes": {r.size: r.data | {"skipped": r.skipped} for r in results},
                     },
                     indent=2,
@@ -1201,6 +1221,24 @@ def main(argv: list[str] | None = None) -> int:
                 encoding="utf-8",
             )
     return 0
+
+
+def _end_to_end(workdir: Path) -> list[dict[str, Any]] | None:
+    """bench_bot.py's quick run, in its own process; its figures, or None if it failed."""
+    _progress("end to end: benchmarks/bench_bot.py --quick")
+    figures = workdir / "bench-bot.json"
+    done = subprocess.run(
+        [sys.executable, str(BENCH_BOT), "--quick", "--json", str(figures)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    if done.returncode != 0 or not figures.exists():
+        _progress(f"end to end failed: {done.stderr.strip().splitlines()[-1:]}")
+        return None
+    data: list[dict[str, Any]] = json.loads(figures.read_text("utf-8"))
+    return data
 
 
 def _prime_jieba(cache: Path) -> None:
