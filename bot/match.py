@@ -723,7 +723,7 @@ class Engine:
         return sum(w for t, w in view.weights.items() if t in vocab) / view.total
 
     def rank(self, text: str, *, exclude: str | None = None) -> list[Scored]:
-        """Every entry that shares anything with the question, best first."""
+        """The entries that cover the question best (and its exact match), best first."""
         tuning = self.tuning
         norm = normalise(text)
         raw = self._compact(norm)
