@@ -492,8 +492,9 @@ class Engine:
                     changed = True
                     break
             else:
-                around = tokens[max(0, k - 1) : k + span + 1]
-                whole = self._idiom(tokens, k, span) if span and len("".join(around)) >= 4 else None
+                # once a run, at its start: the whole words on either side may belong to it
+                starts = span > 0 and (k == 0 or not loose[k - 1])
+                whole = self._idiom(tokens, k, span) if starts else None
                 if whole is not None:
                     start, end, term = whole
                     del out[len(out) - (k - start) :]

@@ -143,7 +143,10 @@ def test_a_synonym_the_knowledge_lacks_counts_for_the_words_it_has(engine: Engin
     without = Engine(engine.knowledge, engine._segmenter, Tuning(synonym_credit=0.0))
     vocab = engine._vocab
     words = sorted({w for group in synonym_groups() for w in group.split(" ") if len(w) == 2})
-    words = [w for w in words if synonyms_of(w, vocab) and engine.terms(w) == [w]]
+    names = engine._alias_names  # an alias is its own way in, not a synonym
+    words = [
+        w for w in words if w not in names and synonyms_of(w, vocab) and engine.terms(w) == [w]
+    ]
     assert len(words) > 1000
     for word in words[::100]:
         ranked = engine.rank(word)
