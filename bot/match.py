@@ -796,6 +796,8 @@ class Engine:
         answer = self.decide(text, self.rank(text, exclude=exclude))
         if answer.kind in ("answer", "chitchat") or answer.gap is not None:
             return answer  # a gap entry knows the report does not say: no second guess
+        if not _CLAUSE.search(text.strip(" ?？!！。;；,，\n")):
+            return answer  # one clause: nothing to ask again
         unquoted = _QUOTED.sub(lambda m: m.group().replace(",", "、").replace("，", "、"), text)
         parts = _CLAUSE.split(unquoted)  # clause, its delimiter, clause, ...
         clauses = [

@@ -2,8 +2,8 @@
 
 Every set was written from the article alone by someone who had not seen the knowledge.
 dev.yaml to dev12.yaml were measured once before anything was tuned on them, then used to
-find gaps in the engine and the knowledge; heldout.yaml and dev13.yaml are never used for
-tuning (their failures are not read). The floors sit just under the figures measured when
+find gaps in the engine and the knowledge; heldout.yaml, dev13.yaml and dev14.yaml are never
+used for tuning (their failures are not read). The floors sit just under the figures measured when
 they were last raised, so a change that makes the engine or the knowledge worse fails.
 """
 
@@ -33,6 +33,7 @@ FLOORS = {
     "dev11.yaml": (0.99, 0.97),
     "dev12.yaml": (0.99, 0.99),
     "dev13.yaml": (0.96, 0.97),
+    "dev14.yaml": (0.94, 0.96),
     "heldout.yaml": (0.95, 0.94),
 }
 
