@@ -23,7 +23,16 @@ def check(root: Path, segmenter: Segmenter) -> tuple[Knowledge | None, list[Prob
     engine = Engine(knowledge, segmenter)
     problems += routing_problems(engine)
     problems += coverage_problems(knowledge)
+    problems += layout_problems(knowledge)
     return knowledge, problems
+
+
+def layout_problems(knowledge: Knowledge) -> list[Problem]:
+    """Q&A files that /teach could not edit one line at a time (warnings)."""
+    from bot.teach import layout_problem
+
+    files = dict.fromkeys(entry.file for entry in knowledge.entries)
+    return [found for path in files if (found := layout_problem(path)) is not None]
 
 
 def routing_problems(engine: Engine) -> list[Problem]:

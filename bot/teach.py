@@ -197,6 +197,30 @@ def _yaml() -> YAML:
     return yaml
 
 
+def layout_problem(path: Path) -> Problem | None:
+    """A warning when /teach could not add a line to this file without changing others: the
+    YAML editor would rewrite it (a comment line just before an item that has a comment at
+    its end is the usual cause), so every /teach there is refused."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+        out = io.StringIO()
+        yaml = _yaml()
+        yaml.dump(yaml.load(text), out)
+    except Exception:  # whatever is wrong with the file, the loader reports it
+        return None
+    if out.getvalue() == text:
+        return None
+    old, new = text.splitlines(), out.getvalue().splitlines()
+    line = next((k for k, (a, b) in enumerate(zip(old, new, strict=False)) if a != b), len(new))
+    return Problem(
+        path,
+        line + 1,
+        "/teach cannot add a question to this file without rewriting it from here (move a "
+        "comment at the end of the next line onto a line of its own)",
+        severity="warning",
+    )
+
+
 def with_variant(text: str, entry_id: str, question: str) -> str:
     """The YAML text with `question` appended to the variants of entry `entry_id`; every other
     line unchanged (raises LayoutError when that cannot be done)."""

@@ -271,10 +271,8 @@ def test_no_secret_reaches_the_logs_through_faults(cache_dir: Path, tmp_path: Pa
     # the error pages did carry it: the redaction is what kept it out
     assert "[REDACTED]" in output
     assert "sending it again" in output and "not sent again" in output
-    replies = api.sent(user["id"])
-    assert [("王健" in r.params["text"], "陈晓" in r.params["text"]) for r in replies] == [
-        (True, False),
-        (False, True),
-    ]
+    first, second = (r.params["text"] for r in api.sent(user["id"]))
+    assert "王健" in first and "陈晓" not in first  # who chaired
+    assert "陈晓" in second and "重要讲话" in second  # who spoke (the answer names the chair too)
     assert len(api.calls_to("sendMessage")) == 3  # the 502, the reply; the timed-out one
     assert api.errors() == []

@@ -11,9 +11,12 @@ import pytest
 import yaml
 
 from bot import teach
+from bot.check import check
 from bot.files import atomic_write
 from bot.knowledge import load_knowledge
-from bot.teach import TeachResult, add_variant, with_variant
+from bot.segment import Segmenter
+from bot.teach import TeachResult, add_variant, layout_problem, with_variant
+from tests.conftest import KNOWLEDGE
 
 ARTICLE = "wucheng-zuofeng"
 
@@ -282,3 +285,26 @@ def test_result_messages_cover_every_outcome() -> None:
     for outcome in teach.TeachOutcome.__args__:  # type: ignore[attr-defined]
         text = TeachResult(outcome, "chair", "问法", file=Path("qa.yaml")).message
         assert text and "{" not in text
+
+
+# ----- files /teach can edit ---------------------------------------------------------------------
+
+
+def test_every_shipped_qa_file_can_be_taught_line_by_line() -> None:
+    files = [*sorted(KNOWLEDGE.glob("**/qa*.yaml")), KNOWLEDGE / "chitchat.yaml"]
+    assert len(files) >= 3
+    assert [layout_problem(path) for path in files] == [None] * len(files)
+
+
+def test_a_layout_teach_would_rewrite_is_a_check_warning_with_its_line(
+    knowledge_copy: Path, segmenter: Segmenter
+) -> None:
+    qa = knowledge_copy / ARTICLE / "qa.yaml"
+    lines = qa.read_text(encoding="utf-8").splitlines(keepends=True)
+    at = next(k for k, line in enumerate(lines) if line.startswith("  - [")) + 1
+    # a comment line just before an item with a comment at its end: the YAML editor drops it
+    lines[at:at] = ["  # a note\n", "  - [甲乙丙, 丁戊己]   # and another\n"]
+    qa.write_text("".join(lines), encoding="utf-8")
+    _, problems = check(knowledge_copy, segmenter)
+    found = [p for p in problems if "/teach" in p.message]
+    assert [(p.file.name, p.line, p.severity) for p in found] == [("qa.yaml", at + 1, "warning")]
