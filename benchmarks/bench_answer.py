@@ -870,6 +870,8 @@ def measure_startup(runs: int, workdir: Path, knowledge: Path) -> dict[str, dict
 
 
 def _num(x: float) -> str:
+    if math.isnan(x):
+        return "-"
     if x >= 1000:
         return f"{x:,.0f}"
     if x >= 100:
@@ -1144,8 +1146,8 @@ def _knowledge_for(size: str, workdir: Path) -> Path:
 
 
 @contextlib.contextmanager
-def _workdir(keep: bool) -> Iterator[Path]:
-    path = Path(tempfile.mkdtemp(prefix="bench-answer-"))
+def _workdir(keep: bool, prefix: str = "bench-answer-") -> Iterator[Path]:
+    path = Path(tempfile.mkdtemp(prefix=prefix))
     try:
         yield path
     finally:

@@ -31,11 +31,10 @@ import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
@@ -49,7 +48,13 @@ if str(ROOT) not in sys.path:  # run as a script from anywhere, without installi
 if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
-from bench_answer import _loadavg, _progress  # noqa: E402  (shared with the engine benchmark)
+from bench_answer import (  # noqa: E402  (shared with the engine benchmark)
+    _loadavg,
+    _num,
+    _progress,
+    _table,
+    _workdir,
+)
 
 # Telegram's overall limit, which bot/delivery.py keeps to (its MESSAGES_PER_SECOND)
 TELEGRAM_PER_SECOND = 30
@@ -503,29 +508,6 @@ def run_mode(
 # ----- report ---------------------------------------------------------------------------------
 
 
-def _num(x: float) -> str:
-    if math.isnan(x):
-        return "-"
-    if x >= 1000:
-        return f"{x:,.0f}"
-    if x >= 100:
-        return f"{x:.0f}"
-    if x >= 10:
-        return f"{x:.1f}"
-    if x >= 1:
-        return f"{x:.2f}"
-    return f"{x:.3f}".rstrip("0").rstrip(".") if x else "0"
-
-
-def _table(rows: list[list[str]], header: list[str]) -> list[str]:
-    cols = [max(len(r[c]) for r in [header, *rows]) for c in range(len(header))]
-
-    def fmt(row: list[str]) -> str:
-        return "  ".join(s.ljust(cols[c]) for c, s in enumerate(row)).rstrip()
-
-    return [fmt(header), "  ".join("-" * w for w in cols), *[fmt(r) for r in rows]]
-
-
 def _errors(phase: PhaseResult) -> str:
     if not phase.http_errors:
         return "none"
@@ -647,18 +629,6 @@ def report(
 # ----- main -----------------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def _workdir(keep: bool) -> Iterator[Path]:
-    path = Path(tempfile.mkdtemp(prefix="bench-bot-"))
-    try:
-        yield path
-    finally:
-        if keep:
-            print(f"(kept {path})", file=sys.stderr)
-        else:
-            shutil.rmtree(path, ignore_errors=True)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer questions (under 40 s)")
@@ -686,7 +656,7 @@ def main(argv: list[str] | None = None) -> int:
     _loadavg()  # the load at the start, for the header
     users = itertools.count(FIRST_USER_ID)
     results = []
-    with _workdir(args.keep) as workdir:
+    with _workdir(args.keep, prefix="bench-bot-") as workdir:
         for mode in make_modes(args):
             _progress(f"{mode.name}: starting the bot")
             results.append(run_mode(mode, questions, workdir, users, nodelay=not args.nagle))
