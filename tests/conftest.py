@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -51,3 +52,23 @@ def api() -> Iterator[FakeBotApi]:
     server = FakeBotApi().start()
     yield server
     server.stop()
+
+
+@contextlib.contextmanager
+def refusals_checked(
+    request: pytest.FixtureRequest, *, faults: bool = False, callbacks: bool = False
+) -> Iterator[None]:
+    """Around a test that runs the `bot` fixture: the fake server's record starts empty, and
+    afterwards holds no request the Bot API refused (with `faults`, no injected fault is left
+    over; with `callbacks`, no callback query went unanswered)."""
+    if "bot" not in request.fixturenames:
+        yield
+        return
+    api: FakeBotApi = request.getfixturevalue("api")
+    api.reset()
+    yield
+    if faults:
+        api.clear_faults()
+    assert [(c.method, c.description) for c in api.errors()] == []
+    if callbacks:
+        assert api.unanswered_callbacks() == []

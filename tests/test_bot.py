@@ -32,6 +32,7 @@ from bot.library import Library
 from bot.match import Engine
 from bot.model import Entry
 from bot.segment import Segmenter
+from tests.conftest import refusals_checked
 from tests.fake_bot_api import (
     BOT_USERNAME,
     TOKEN,
@@ -196,13 +197,8 @@ async def bot(
 @pytest.fixture(autouse=True)
 def nothing_refused(request: pytest.FixtureRequest) -> Iterator[None]:
     """Every test: no request the Bot API refused."""
-    if "bot" not in request.fixturenames:
+    with refusals_checked(request):
         yield
-        return
-    api: FakeBotApi = request.getfixturevalue("api")
-    api.reset()
-    yield
-    assert [(c.method, c.description) for c in api.errors()] == []
 
 
 # ----- start-up ---------------------------------------------------------------------------------

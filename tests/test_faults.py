@@ -33,6 +33,7 @@ from bot.delivery import BACKOFF_SECONDS, Delivery, Stopping, retry_delay
 from bot.library import Library
 from bot.match import Engine
 from bot.segment import Segmenter
+from tests.conftest import refusals_checked
 from tests.fake_bot_api import TOKEN, Call, FakeBotApi, parse_html, private_chat
 from tests.running_bot import KNOWLEDGE, RunningBot, start_bot
 
@@ -52,15 +53,8 @@ def bot(
 @pytest.fixture(autouse=True)
 def clean(request: pytest.FixtureRequest) -> Iterator[None]:
     """Every test against the bot: no fault left over, nothing Telegram would refuse."""
-    if "bot" not in request.fixturenames:
+    with refusals_checked(request, faults=True, callbacks=True):
         yield
-        return
-    api: FakeBotApi = request.getfixturevalue("api")
-    api.reset()
-    yield
-    api.clear_faults()
-    assert [(c.method, c.description) for c in api.errors()] == []
-    assert api.unanswered_callbacks() == []
 
 
 def delivered(calls: list[Call], chat_id: int) -> list[Call]:

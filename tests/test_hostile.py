@@ -13,7 +13,7 @@ import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -25,6 +25,7 @@ from bot.normalise import normalise
 from bot.render import render_answer_html
 from bot.segment import Segmenter
 from bot.store import STORED_TEXT_CHARS, Store
+from tests.conftest import refusals_checked
 from tests.fake_bot_api import (
     BOT_USERNAME,
     Call,
@@ -104,7 +105,8 @@ FRAGMENTS = [
     "fb:x:up",
     " ",
 ]
-TEXT = st.characters(blacklist_categories=("Cs",))  # Telegram never sends lone surrogates
+SURROGATES: tuple[Literal["Cs"]] = ("Cs",)  # Telegram never sends lone surrogates
+TEXT = st.characters(blacklist_categories=SURROGATES)
 hostile_text = st.one_of(
     st.lists(st.sampled_from(FRAGMENTS), min_size=1, max_size=12).map("".join),
     st.text(TEXT, min_size=1, max_size=200),
@@ -122,14 +124,9 @@ def bot(
 
 @pytest.fixture(autouse=True)
 def nothing_refused(request: pytest.FixtureRequest) -> Iterator[None]:
-    if "bot" not in request.fixturenames:
+    """Every test: no request the Bot API refused, no callback query left unanswered."""
+    with refusals_checked(request, callbacks=True):
         yield
-        return
-    api: FakeBotApi = request.getfixturevalue("api")
-    api.reset()
-    yield
-    assert [(c.method, c.description) for c in api.errors()] == []
-    assert api.unanswered_callbacks() == []
 
 
 def refused(calls: list[Call]) -> list[tuple[str, str]]:

@@ -18,8 +18,11 @@ DEV = Path(__file__).resolve().parent / "eval" / "dev.yaml"
 QUESTIONS = [item["q"] for item in yaml.safe_load(DEV.read_text(encoding="utf-8"))]
 
 
-def outcomes(engine: Engine) -> list[tuple[str, str | None, float, tuple[str, ...]]]:
-    out = []
+Outcome = tuple[str, str | None, float, tuple[str, ...]]
+
+
+def outcomes(engine: Engine) -> list[Outcome]:
+    out: list[Outcome] = []
     for question in QUESTIONS:
         answer = engine.ask(question)
         ids = tuple(e.id for e in (*answer.candidates, *answer.suggestions))
